@@ -1,0 +1,5 @@
+//! The small HTTP server: `/metrics`, `/healthz`, `/readyz`.
+
+mod server;
+
+pub use server::serve;

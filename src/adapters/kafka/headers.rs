@@ -1,0 +1,80 @@
+//! Record headers: the original headers carried into dead letters, and the
+//! headers the worker adds.
+
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+
+use crate::domain::Rejection;
+
+/// Header name -> value (`None` is a header with a null value).
+pub type HeaderList = Vec<(String, Option<Vec<u8>>)>;
+
+pub fn copy_headers(headers: Option<&impl Headers>) -> HeaderList {
+    headers
+        .map(|h| {
+            h.iter()
+                .map(|header| (header.key.to_owned(), header.value.map(<[u8]>::to_vec)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn header_str<'a>(headers: &'a HeaderList, name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .rev()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .and_then(|(_, value)| std::str::from_utf8(value.as_deref()?).ok())
+}
+
+/// Where a dead letter came from and why it is one.
+pub struct DeadLetterInfo<'a> {
+    pub rejection: &'a Rejection,
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub failed_at: &'a str,
+}
+
+/// The original headers, then the `dlq.*` headers.
+pub fn dead_letter_headers(original: &HeaderList, info: &DeadLetterInfo<'_>) -> OwnedHeaders {
+    let partition = info.partition.to_string();
+    let offset = info.offset.to_string();
+    let mut headers = OwnedHeaders::new_with_capacity(original.len() + 6);
+    for (key, value) in original {
+        headers = headers.insert(Header {
+            key,
+            value: value.as_deref(),
+        });
+    }
+    for (key, value) in [
+        ("dlq.reason", info.rejection.reason.code()),
+        ("dlq.error", info.rejection.detail.as_str()),
+        ("dlq.source.topic", info.topic),
+        ("dlq.source.partition", &partition),
+        ("dlq.source.offset", &offset),
+        ("dlq.failed_at", info.failed_at),
+    ] {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
+    headers
+}
+
+/// Headers of a categorized result.
+pub fn result_headers(model_name: &str, model_version: &str) -> OwnedHeaders {
+    OwnedHeaders::new_with_capacity(3)
+        .insert(Header {
+            key: "content-type",
+            value: Some("application/json"),
+        })
+        .insert(Header {
+            key: "model-name",
+            value: Some(model_name),
+        })
+        .insert(Header {
+            key: "model-version",
+            value: Some(model_version),
+        })
+}

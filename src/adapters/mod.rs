@@ -1,0 +1,6 @@
+//! Translations between the app service and the outside: Kafka, ONNX Runtime,
+//! HTTP.
+
+pub mod http;
+pub mod kafka;
+pub mod onnx;

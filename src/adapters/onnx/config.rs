@@ -1,0 +1,36 @@
+use std::path::PathBuf;
+
+/// Where the model and ONNX Runtime come from, and how results are flagged.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelConfig {
+    /// ONNX model file (see the model contract in the README).
+    #[arg(
+        long,
+        env = "MODEL_PATH",
+        default_value = "model/product_category.onnx"
+    )]
+    pub model_path: PathBuf,
+
+    /// ONNX Runtime shared library (libonnxruntime.so, from the `onnxruntime` wheel).
+    #[arg(long, env = "ORT_DYLIB_PATH", default_value = "libonnxruntime.so")]
+    pub ort_dylib_path: PathBuf,
+
+    /// Threads ONNX Runtime uses for one batch.
+    #[arg(long, env = "INFERENCE_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub inference_threads: u16,
+
+    /// Results below this confidence get `needs_review: true` [default: the model's `review_threshold`, else 0.6].
+    #[arg(long, env = "REVIEW_THRESHOLD", value_parser = parse_probability)]
+    pub review_threshold: Option<f32>,
+
+    /// Product text longer than this many characters is truncated.
+    #[arg(long, env = "MAX_TEXT_CHARS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_text_chars: u32,
+}
+
+fn parse_probability(raw: &str) -> Result<f32, String> {
+    match raw.trim().parse::<f32>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("expected a number between 0 and 1, got {raw:?}")),
+    }
+}

@@ -1,0 +1,8 @@
+//! ONNX Runtime behind the [`Predictor`](crate::ports::Predictor) port.
+
+mod config;
+mod contract;
+mod predictor;
+
+pub use config::ModelConfig;
+pub use predictor::{load_model, ModelLoadError, OnnxPredictor};

@@ -1,0 +1,11 @@
+//! The application service: from a batch of consumed records to a batch of
+//! outcomes. Knows the event formats, not the transports.
+
+mod decode;
+mod event;
+mod record;
+mod service;
+
+pub use event::CategorizedEvent;
+pub use record::SourceRecord;
+pub use service::{format_timestamp, Categorizer, Outcome, Settings};

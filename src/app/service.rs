@@ -1,0 +1,417 @@
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::decode::decode;
+use super::event::{
+    round_probability, CategorizedEvent, CategoryRef, ModelRef, Probabilities, SourceRef,
+};
+use super::record::SourceRecord;
+use crate::domain::{ModelInfo, ModelInput, Prediction, Product, RejectReason, Rejection};
+use crate::ports::Predictor;
+
+/// What happens to one consumed record. Every record ends as exactly one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Categorized(CategorizedEvent),
+    DeadLetter(Rejection),
+    /// A tombstone (null value): nothing to categorize.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Below this confidence a result is flagged `needs_review`.
+    pub review_threshold: f32,
+    /// Longer product text is truncated, not rejected.
+    pub max_text_chars: usize,
+}
+
+/// Namespace of the deterministic output `event_id` (UUIDv5).
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_0d2e_5a7b_4c89_9e3f_1d2a_3b4c_5d6e);
+
+/// How many times one record is tried alone after its batch failed.
+const SINGLE_RECORD_ATTEMPTS: usize = 2;
+
+pub struct Categorizer<P> {
+    predictor: P,
+    model: ModelInfo,
+    settings: Settings,
+}
+
+impl<P: Predictor> Categorizer<P> {
+    pub fn new(predictor: P, model: ModelInfo, settings: Settings) -> Self {
+        Categorizer {
+            predictor,
+            model,
+            settings,
+        }
+    }
+
+    pub fn model(&self) -> &ModelInfo {
+        &self.model
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Decides the outcome of each record, in order, predicting all valid
+    /// records of the batch in one model call.
+    pub fn categorize(&self, records: &[SourceRecord], now: OffsetDateTime) -> Vec<Outcome> {
+        let decoded: Vec<Option<Result<Product, Rejection>>> = records
+            .iter()
+            .map(|r| {
+                r.value.as_deref().map(|value| {
+                    decode(
+                        value,
+                        r.key.as_deref(),
+                        self.model.input,
+                        self.settings.max_text_chars,
+                    )
+                })
+            })
+            .collect();
+        let products: Vec<&Product> = decoded
+            .iter()
+            .flatten()
+            .filter_map(|d| d.as_ref().ok())
+            .collect();
+        let mut predictions = self.predict(&products).into_iter();
+        let categorized_at = format_timestamp(now);
+
+        records
+            .iter()
+            .zip(decoded)
+            .map(|(record, decoded)| match decoded {
+                None => Outcome::Skipped,
+                Some(Err(rejection)) => Outcome::DeadLetter(rejection),
+                Some(Ok(product)) => match predictions.next() {
+                    Some(Ok(prediction)) => Outcome::Categorized(self.event(
+                        record,
+                        &product,
+                        &prediction,
+                        &categorized_at,
+                    )),
+                    Some(Err(rejection)) => Outcome::DeadLetter(rejection),
+                    None => Outcome::DeadLetter(Rejection::new(
+                        RejectReason::ModelError,
+                        "no prediction for this record",
+                    )),
+                },
+            })
+            .collect()
+    }
+
+    /// One result per product. A failed batch is retried record by record,
+    /// so one poisonous record cannot dead-letter its neighbours.
+    fn predict(&self, products: &[&Product]) -> Vec<Result<Prediction, Rejection>> {
+        if products.is_empty() {
+            return Vec::new();
+        }
+        let inputs: Vec<&ModelInput> = products.iter().map(|p| &p.input).collect();
+        match self.predictor.predict(&inputs) {
+            Ok(predictions) if predictions.len() == inputs.len() => {
+                predictions.into_iter().map(|p| self.check(p)).collect()
+            }
+            Ok(predictions) => {
+                tracing::warn!(
+                    expected = inputs.len(),
+                    got = predictions.len(),
+                    "model returned the wrong number of rows; retrying record by record"
+                );
+                inputs.iter().map(|input| self.predict_one(input)).collect()
+            }
+            Err(error) => {
+                tracing::warn!(%error, batch = inputs.len(), "batch inference failed; retrying record by record");
+                inputs.iter().map(|input| self.predict_one(input)).collect()
+            }
+        }
+    }
+
+    fn predict_one(&self, input: &ModelInput) -> Result<Prediction, Rejection> {
+        let mut last_error = String::new();
+        for _ in 0..SINGLE_RECORD_ATTEMPTS {
+            match self.predictor.predict(&[input]) {
+                Ok(mut rows) if rows.len() == 1 => return self.check(rows.remove(0)),
+                Ok(rows) => {
+                    last_error = format!("model returned {} rows for one input", rows.len())
+                }
+                Err(error) => last_error = error.to_string(),
+            }
+        }
+        Err(Rejection::new(
+            RejectReason::ModelError,
+            format!("the model failed on this record after {SINGLE_RECORD_ATTEMPTS} attempts: {last_error}"),
+        ))
+    }
+
+    fn check(&self, prediction: Prediction) -> Result<Prediction, Rejection> {
+        let expected = self.model.categories.len();
+        let row = &prediction.probabilities;
+        if row.len() != expected || row.iter().any(|p| !p.is_finite()) {
+            return Err(Rejection::new(
+                RejectReason::ModelError,
+                format!("the model returned {row:?}, expected {expected} finite probabilities"),
+            ));
+        }
+        Ok(prediction)
+    }
+
+    fn event(
+        &self,
+        record: &SourceRecord,
+        product: &Product,
+        prediction: &Prediction,
+        categorized_at: &str,
+    ) -> CategorizedEvent {
+        // check() guarantees a non-empty row of finite values.
+        let (best, confidence) = prediction.best().unwrap_or((0, 0.0));
+        let category = &self.model.categories[best];
+        CategorizedEvent {
+            event_id: self.event_id(record).to_string(),
+            product_id: product.id.to_string(),
+            category: CategoryRef {
+                code: category.code.clone(),
+                name: category.name.clone(),
+            },
+            confidence: round_probability(confidence),
+            probabilities: Probabilities(
+                self.model
+                    .categories
+                    .iter()
+                    .zip(&prediction.probabilities)
+                    .map(|(c, p)| (c.code.clone(), round_probability(*p)))
+                    .collect(),
+            ),
+            needs_review: confidence < self.settings.review_threshold,
+            model: ModelRef {
+                name: self.model.name.clone(),
+                version: self.model.version.clone(),
+            },
+            source: SourceRef {
+                topic: record.topic.clone(),
+                partition: record.partition,
+                offset: record.offset,
+                event_id: product.event_id.clone(),
+            },
+            categorized_at: categorized_at.to_owned(),
+        }
+    }
+
+    /// Same record and same model version give the same id, so consumers can
+    /// drop the duplicates that at-least-once delivery may produce.
+    fn event_id(&self, record: &SourceRecord) -> Uuid {
+        let name = format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            record.topic, record.partition, record.offset, self.model.name, self.model.version
+        );
+        Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
+    }
+}
+
+/// RFC 3339 in UTC with milliseconds, e.g. `2026-11-25T12:00:00.041Z`.
+pub fn format_timestamp(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::domain::{Category, InputKind};
+    use crate::ports::PredictError;
+
+    /// Puts all probability on category 0 unless the text says "informatica";
+    /// any batch containing "poison" fails, as does a lone "poison" record.
+    #[derive(Default)]
+    struct FakePredictor {
+        calls: AtomicUsize,
+    }
+
+    impl Predictor for FakePredictor {
+        fn predict(&self, inputs: &[&ModelInput]) -> Result<Vec<Prediction>, PredictError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            inputs
+                .iter()
+                .map(|input| match input {
+                    ModelInput::Text(t) if t.contains("poison") => {
+                        Err(PredictError("poisoned".into()))
+                    }
+                    ModelInput::Text(t) if t.contains("informatica") => Ok(vec![0.3, 0.7]),
+                    ModelInput::Text(t) if t.contains("nan") => Ok(vec![f32::NAN, 0.5]),
+                    _ => Ok(vec![0.95, 0.05]),
+                })
+                .map(|row| row.map(|probabilities| Prediction { probabilities }))
+                .collect()
+        }
+    }
+
+    fn categorizer() -> Categorizer<FakePredictor> {
+        let model = ModelInfo {
+            name: "m".into(),
+            version: "1".into(),
+            input: InputKind::Text,
+            categories: vec![
+                Category {
+                    code: "AUTOPECAS".into(),
+                    name: "Autopeças".into(),
+                },
+                Category {
+                    code: "INFORMATICA".into(),
+                    name: "Informática".into(),
+                },
+            ],
+            review_threshold: None,
+        };
+        Categorizer::new(
+            FakePredictor::default(),
+            model,
+            Settings {
+                review_threshold: 0.8,
+                max_text_chars: 100,
+            },
+        )
+    }
+
+    fn record(offset: i64, value: Option<&str>) -> SourceRecord {
+        SourceRecord {
+            topic: "in".into(),
+            partition: 2,
+            offset,
+            key: Some(b"KEY".to_vec()),
+            value: value.map(|v| v.as_bytes().to_vec()),
+        }
+    }
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(1_764_072_000_041_000_000).unwrap()
+    }
+
+    #[test]
+    fn every_record_gets_exactly_one_outcome_in_order() {
+        let c = categorizer();
+        let records = [
+            record(
+                0,
+                Some(r#"{"product_id":"P1","event_id":"e1","name":"pastilha"}"#),
+            ),
+            record(1, None),
+            record(2, Some("not json")),
+            record(3, Some(r#"{"name":"mouse informatica"}"#)),
+        ];
+        let outcomes = c.categorize(&records, now());
+        assert_eq!(outcomes.len(), 4);
+        let Outcome::Categorized(first) = &outcomes[0] else {
+            panic!("{:?}", outcomes[0])
+        };
+        assert_eq!(first.product_id, "P1");
+        assert_eq!(first.category.code, "AUTOPECAS");
+        assert_eq!(first.category.name, "Autopeças");
+        assert_eq!(first.confidence, 0.95);
+        assert!(!first.needs_review);
+        assert_eq!(first.source.event_id.as_deref(), Some("e1"));
+        assert_eq!(first.categorized_at, "2025-11-25T12:00:00.041Z");
+        assert_eq!(outcomes[1], Outcome::Skipped);
+        assert!(
+            matches!(&outcomes[2], Outcome::DeadLetter(r) if r.reason == RejectReason::InvalidJson)
+        );
+        let Outcome::Categorized(fourth) = &outcomes[3] else {
+            panic!("{:?}", outcomes[3])
+        };
+        assert_eq!(fourth.product_id, "KEY");
+        assert_eq!(fourth.category.code, "INFORMATICA");
+        assert!(fourth.needs_review, "0.7 is below the 0.8 threshold");
+        assert_eq!(
+            c.predictor.calls.load(Ordering::SeqCst),
+            1,
+            "one model call for the batch"
+        );
+    }
+
+    #[test]
+    fn a_failing_record_is_isolated_from_its_batch() {
+        let c = categorizer();
+        let records = [
+            record(0, Some(r#"{"name":"pastilha"}"#)),
+            record(1, Some(r#"{"name":"poison"}"#)),
+            record(2, Some(r#"{"name":"nan"}"#)),
+        ];
+        let outcomes = c.categorize(&records, now());
+        assert!(matches!(outcomes[0], Outcome::Categorized(_)));
+        assert!(
+            matches!(&outcomes[1], Outcome::DeadLetter(r) if r.reason == RejectReason::ModelError && r.detail.contains("poisoned"))
+        );
+        assert!(
+            matches!(&outcomes[2], Outcome::DeadLetter(r) if r.reason == RejectReason::ModelError)
+        );
+        // 1 batch call + 1 for each of 3 records, + 1 retry of the poison one
+        assert_eq!(c.predictor.calls.load(Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn event_id_is_deterministic_per_record_and_model_version() {
+        let c = categorizer();
+        let r = [record(7, Some(r#"{"name":"x"}"#))];
+        let id = |outcomes: Vec<Outcome>| match &outcomes[0] {
+            Outcome::Categorized(e) => e.event_id.clone(),
+            other => panic!("{other:?}"),
+        };
+        let first = id(c.categorize(&r, now()));
+        assert_eq!(
+            first,
+            id(c.categorize(&r, now() + time::Duration::hours(1)))
+        );
+        assert_ne!(
+            first,
+            id(c.categorize(&[record(8, Some(r#"{"name":"x"}"#))], now()))
+        );
+        let mut other_version = categorizer();
+        other_version.model.version = "2".into();
+        assert_ne!(first, id(other_version.categorize(&r, now())));
+    }
+
+    #[test]
+    fn output_json_has_every_field_of_the_contract() {
+        let outcomes = categorizer().categorize(
+            &[record(0, Some(r#"{"product_id":"P","name":"x"}"#))],
+            now(),
+        );
+        let Outcome::Categorized(event) = &outcomes[0] else {
+            panic!()
+        };
+        let json = serde_json::to_value(event).unwrap();
+        assert_eq!(
+            json["probabilities"],
+            serde_json::json!({"AUTOPECAS": 0.95, "INFORMATICA": 0.05})
+        );
+        assert_eq!(
+            json["model"],
+            serde_json::json!({"name": "m", "version": "1"})
+        );
+        assert_eq!(
+            json["source"],
+            serde_json::json!({"topic": "in", "partition": 2, "offset": 0})
+        );
+        for field in [
+            "event_id",
+            "product_id",
+            "category",
+            "confidence",
+            "needs_review",
+            "categorized_at",
+        ] {
+            assert!(json.get(field).is_some(), "{field}");
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Commands besides the worker.
+
+pub mod predict;

@@ -1,0 +1,64 @@
+//! Command line and environment: every setting is a flag and a variable.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::adapters::kafka::{KafkaConfig, LoopConfig};
+use crate::adapters::onnx::ModelConfig;
+use crate::telemetry::logging::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "product-categorizer",
+    version,
+    about = "Reads product-created events from Kafka, categorizes each product with an ONNX model and publishes product-categorized events.",
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub worker: WorkerConfig,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Categorize product names given as arguments, or one per line on stdin, without Kafka.
+    /// A line that starts with `{` is read as a whole product-created event.
+    Predict(PredictArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub model: ModelConfig,
+
+    /// Print each product-categorized event as JSON instead of a table row.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Product names; none means read stdin.
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerConfig {
+    #[command(flatten)]
+    pub kafka: KafkaConfig,
+
+    #[command(flatten)]
+    pub model: ModelConfig,
+
+    #[command(flatten)]
+    pub batching: LoopConfig,
+
+    /// Address of the HTTP server (/metrics, /healthz, /readyz).
+    #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Log format on stderr; RUST_LOG sets the level (default info).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}

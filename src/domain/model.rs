@@ -1,0 +1,44 @@
+use std::fmt;
+
+/// What a model reads: one text per product, or a fixed-width feature vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Text,
+    Features { width: usize },
+}
+
+impl InputKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InputKind::Text => "text",
+            InputKind::Features { .. } => "features",
+        }
+    }
+}
+
+impl fmt::Display for InputKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputKind::Text => f.write_str("text"),
+            InputKind::Features { width } => write!(f, "features[{width}]"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Category {
+    pub code: String,
+    pub name: String,
+}
+
+/// Everything the worker knows about the loaded model; categories are in the
+/// model's output column order.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub name: String,
+    pub version: String,
+    pub input: InputKind,
+    pub categories: Vec<Category>,
+    /// The needs_review threshold the model's authors chose on validation data.
+    pub review_threshold: Option<f32>,
+}

@@ -1,0 +1,57 @@
+use std::fmt;
+
+/// Why a record was dead-lettered. The codes are a public, stable contract
+/// (the `dlq.reason` header and the metrics label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    InvalidJson,
+    InvalidField,
+    MissingProductId,
+    MissingText,
+    InvalidFeatures,
+    ModelError,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 6] = [
+        RejectReason::InvalidJson,
+        RejectReason::InvalidField,
+        RejectReason::MissingProductId,
+        RejectReason::MissingText,
+        RejectReason::InvalidFeatures,
+        RejectReason::ModelError,
+    ];
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectReason::InvalidJson => "invalid_json",
+            RejectReason::InvalidField => "invalid_field",
+            RejectReason::MissingProductId => "missing_product_id",
+            RejectReason::MissingText => "missing_text",
+            RejectReason::InvalidFeatures => "invalid_features",
+            RejectReason::ModelError => "model_error",
+        }
+    }
+}
+
+/// A reason plus a sentence a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: RejectReason,
+    pub detail: String,
+}
+
+impl Rejection {
+    pub fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
+        Rejection {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason.code(), self.detail)
+    }
+}
