@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Predict(args)) => {
-            logging::init(cli.worker.log_format);
+            let _telemetry = logging::init(cli.worker.log_format, "warn");
             categorizer(&args.model).and_then(|c| predict::run(&c, args.names, args.json))
         }
         None => tokio::runtime::Runtime::new()
@@ -41,45 +41,30 @@ fn main() -> ExitCode {
 }
 
 fn categorizer(config: &ModelConfig) -> anyhow::Result<Categorizer<OnnxPredictor>> {
-    let (predictor, model) = load_model(
-        &config.ort_dylib_path,
-        &config.model_path,
-        config.inference_threads.into(),
-    )?;
-    let review_threshold = config
-        .review_threshold
-        .or(model.review_threshold)
-        .unwrap_or(DEFAULT_REVIEW_THRESHOLD);
+    let (predictor, model) = load_model(&config.ort_dylib_path, &config.model_path, config.inference_threads.into())?;
+    let review_threshold = config.review_threshold.or(model.review_threshold).unwrap_or(DEFAULT_REVIEW_THRESHOLD);
     tracing::info!(
         model = %model.name,
         version = %model.version,
         input = %model.input,
         categories = ?model.categories.iter().map(|c| &c.code).collect::<Vec<_>>(),
-        review_threshold,
+        review_threshold = format!("{review_threshold:.3}"),
         path = %config.model_path.display(),
         "model loaded"
     );
-    let settings = Settings {
-        review_threshold,
-        max_text_chars: config.max_text_chars as usize,
-    };
+    let settings = Settings { review_threshold, max_text_chars: config.max_text_chars as usize };
     Ok(Categorizer::new(predictor, model, settings))
 }
 
 async fn run_worker(config: WorkerConfig) -> anyhow::Result<()> {
-    logging::init(config.log_format);
+    // ONNX Runtime narrates every graph optimisation at info.
+    let _telemetry = logging::init(config.log_format, "info,ort=warn");
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
     let health = Arc::new(Health::default());
 
-    let serve_http = http::serve(
-        config.http_addr,
-        health.clone(),
-        metrics.clone(),
-        shutdown.child_token(),
-    )
-    .await?;
+    let serve_http = http::serve(config.http_addr, health.clone(), metrics.clone(), shutdown.child_token()).await?;
     let http_server = tokio::spawn(serve_http);
 
     let categorizer = categorizer(&config.model)?;
@@ -132,6 +117,7 @@ async fn run_worker(config: WorkerConfig) -> anyhow::Result<()> {
         categorizer: Arc::new(categorizer),
         metrics,
         input_topic: kafka.input_topic.clone(),
+        group_id: kafka.group_id.clone(),
         config: config.batching.clone(),
     };
     let result = worker.run(shutdown.clone()).await;
@@ -146,10 +132,7 @@ async fn run_worker(config: WorkerConfig) -> anyhow::Result<()> {
 /// SIGTERM or SIGINT starts a graceful shutdown; a second one exits at once.
 async fn cancel_on_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         tracing::error!("cannot install signal handlers");
         return;
     };

@@ -19,11 +19,7 @@ pub(crate) fn decode(
         InputKind::Text => ModelInput::Text(text(&event, max_text_chars)?),
         InputKind::Features { width } => ModelInput::Features(features(&event, width)?),
     };
-    Ok(Product {
-        id,
-        event_id,
-        input,
-    })
+    Ok(Product { id, event_id, input })
 }
 
 fn parse_object(value: &[u8]) -> Result<Map<String, Value>, Rejection> {
@@ -33,10 +29,7 @@ fn parse_object(value: &[u8]) -> Result<Map<String, Value>, Rejection> {
     }
     match serde_json::from_slice::<Value>(value) {
         Ok(Value::Object(object)) => Ok(object),
-        Ok(other) => Err(invalid(format!(
-            "the record value is a JSON {}, not an object",
-            json_type(&other)
-        ))),
+        Ok(other) => Err(invalid(format!("the record value is a JSON {}, not an object", json_type(&other)))),
         Err(e) => Err(invalid(format!("the record value is not valid JSON: {e}"))),
     }
 }
@@ -55,18 +48,12 @@ fn json_type(value: &Value) -> &'static str {
 fn wrong_type(field: &str, expected: &str, found: &Value) -> Rejection {
     Rejection::new(
         RejectReason::InvalidField,
-        format!(
-            "field `{field}` must be {expected}, found {}",
-            json_type(found)
-        ),
+        format!("field `{field}` must be {expected}, found {}", json_type(found)),
     )
 }
 
 /// Absent and null both mean "not given".
-fn optional_str<'a>(
-    event: &'a Map<String, Value>,
-    field: &str,
-) -> Result<Option<&'a str>, Rejection> {
+fn optional_str<'a>(event: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, Rejection> {
     match event.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -85,26 +72,17 @@ fn product_id(event: &Map<String, Value>, key: Option<&[u8]>) -> Result<ProductI
         return Ok(id);
     }
     let missing = |detail: &str| Rejection::new(RejectReason::MissingProductId, detail);
+    let key = key.ok_or_else(|| missing("the event has no product_id and the record has no key"))?;
     let key =
-        key.ok_or_else(|| missing("the event has no product_id and the record has no key"))?;
-    let key = std::str::from_utf8(key)
-        .map_err(|_| missing("the event has no product_id and the record key is not UTF-8"))?;
-    ProductId::parse(key)
-        .ok_or_else(|| missing("the event has no product_id and the record key is blank"))
+        std::str::from_utf8(key).map_err(|_| missing("the event has no product_id and the record key is not UTF-8"))?;
+    ProductId::parse(key).ok_or_else(|| missing("the event has no product_id and the record key is blank"))
 }
 
 fn text(event: &Map<String, Value>, max_chars: usize) -> Result<String, Rejection> {
-    let parts = [
-        optional_str(event, "name")?,
-        optional_str(event, "brand")?,
-        optional_str(event, "description")?,
-    ];
+    let parts = [optional_str(event, "name")?, optional_str(event, "brand")?, optional_str(event, "description")?];
     let mut text = compose_text(parts);
     if text.is_empty() {
-        return Err(Rejection::new(
-            RejectReason::MissingText,
-            "name, brand and description are all missing or empty",
-        ));
+        return Err(Rejection::new(RejectReason::MissingText, "name, brand and description are all missing or empty"));
     }
     if let Some((cut, _)) = text.char_indices().nth(max_chars) {
         text.truncate(cut);
@@ -115,13 +93,7 @@ fn text(event: &Map<String, Value>, max_chars: usize) -> Result<String, Rejectio
 /// The text a text model reads: the trimmed, non-empty parts joined by one
 /// space. Training (ml/) composes text the same way; keep them in step.
 fn compose_text(parts: [Option<&str>; 3]) -> String {
-    let joined = parts
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let joined = parts.into_iter().flatten().map(str::trim).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
     // ONNX Runtime string tensors are C strings: a NUL would cut the text.
     joined.replace('\0', " ")
 }
@@ -130,9 +102,7 @@ fn features(event: &Map<String, Value>, width: usize) -> Result<Vec<f32>, Reject
     let invalid = |detail: String| Rejection::new(RejectReason::InvalidFeatures, detail);
     let items = match event.get("features") {
         None | Some(Value::Null) => {
-            return Err(invalid(format!(
-                "field `features` is missing; the model expects {width} numbers"
-            )))
+            return Err(invalid(format!("field `features` is missing; the model expects {width} numbers")))
         }
         Some(Value::Array(items)) => items,
         Some(other) => {
@@ -143,10 +113,7 @@ fn features(event: &Map<String, Value>, width: usize) -> Result<Vec<f32>, Reject
         }
     };
     if items.len() != width {
-        return Err(invalid(format!(
-            "field `features` has {} values; the model expects {width}",
-            items.len()
-        )));
+        return Err(invalid(format!("field `features` has {} values; the model expects {width}", items.len())));
     }
     items
         .iter()
@@ -167,45 +134,26 @@ mod tests {
     const TEXT: InputKind = InputKind::Text;
 
     fn reason(value: &str, key: Option<&[u8]>, input: InputKind) -> RejectReason {
-        decode(value.as_bytes(), key, input, 100)
-            .expect_err(value)
-            .reason
+        decode(value.as_bytes(), key, input, 100).expect_err(value).reason
     }
 
     #[test]
     fn composes_text_from_trimmed_non_empty_parts() {
-        let p = decode(
-            br#"{"product_id":"A","name":" Cabo HDMI ","brand":"","description":"2m"}"#,
-            None,
-            TEXT,
-            100,
-        )
-        .unwrap();
+        let p = decode(br#"{"product_id":"A","name":" Cabo HDMI ","brand":"","description":"2m"}"#, None, TEXT, 100)
+            .unwrap();
         assert_eq!(p.input, ModelInput::Text("Cabo HDMI 2m".into()));
         assert_eq!(p.id.as_str(), "A");
     }
 
     #[test]
     fn truncates_long_text_on_a_char_boundary() {
-        let p = decode(
-            "{\"product_id\":1,\"name\":\"ção ção\"}".as_bytes(),
-            None,
-            TEXT,
-            5,
-        )
-        .unwrap();
+        let p = decode("{\"product_id\":1,\"name\":\"ção ção\"}".as_bytes(), None, TEXT, 5).unwrap();
         assert_eq!(p.input, ModelInput::Text("ção ç".into()));
     }
 
     #[test]
     fn integer_product_id_and_unknown_fields_are_accepted() {
-        let p = decode(
-            br#"{"product_id":123,"name":"x","extra":{"a":[1]}}"#,
-            None,
-            TEXT,
-            100,
-        )
-        .unwrap();
+        let p = decode(br#"{"product_id":123,"name":"x","extra":{"a":[1]}}"#, None, TEXT, 100).unwrap();
         assert_eq!(p.id.as_str(), "123");
     }
 
@@ -213,39 +161,17 @@ mod tests {
     fn missing_product_id_falls_back_to_the_key() {
         let p = decode(br#"{"name":"x"}"#, Some(b"SKU-9"), TEXT, 100).unwrap();
         assert_eq!(p.id.as_str(), "SKU-9");
-        assert_eq!(
-            reason(r#"{"name":"x"}"#, None, TEXT),
-            RejectReason::MissingProductId
-        );
-        assert_eq!(
-            reason(r#"{"name":"x","product_id":" "}"#, Some(b""), TEXT),
-            RejectReason::MissingProductId
-        );
+        assert_eq!(reason(r#"{"name":"x"}"#, None, TEXT), RejectReason::MissingProductId);
+        assert_eq!(reason(r#"{"name":"x","product_id":" "}"#, Some(b""), TEXT), RejectReason::MissingProductId);
     }
 
     #[test]
     fn malformed_values_are_invalid_json() {
-        for bad in [
-            "",
-            "  ",
-            "[1]",
-            "42",
-            "\"s\"",
-            "null",
-            "{\"name\":",
-            "{'a':1}",
-        ] {
-            assert_eq!(
-                reason(bad, Some(b"k"), TEXT),
-                RejectReason::InvalidJson,
-                "{bad:?}"
-            );
+        for bad in ["", "  ", "[1]", "42", "\"s\"", "null", "{\"name\":", "{'a':1}"] {
+            assert_eq!(reason(bad, Some(b"k"), TEXT), RejectReason::InvalidJson, "{bad:?}");
         }
         let deep = "[".repeat(200) + &"]".repeat(200);
-        assert_eq!(
-            reason(&format!("{{\"a\":{deep}}}"), Some(b"k"), TEXT),
-            RejectReason::InvalidJson
-        );
+        assert_eq!(reason(&format!("{{\"a\":{deep}}}"), Some(b"k"), TEXT), RejectReason::InvalidJson);
         let err = decode(b"{\"name\":\"\xff\"}", Some(b"k"), TEXT, 100).unwrap_err();
         assert_eq!(err.reason, RejectReason::InvalidJson);
     }
@@ -258,32 +184,19 @@ mod tests {
             r#"{"name":"x","product_id":1.5}"#,
             r#"{"name":"x","event_id":[]}"#,
         ] {
-            assert_eq!(
-                reason(bad, Some(b"k"), TEXT),
-                RejectReason::InvalidField,
-                "{bad}"
-            );
+            assert_eq!(reason(bad, Some(b"k"), TEXT), RejectReason::InvalidField, "{bad}");
         }
     }
 
     #[test]
     fn blank_text_is_missing_text() {
-        assert_eq!(
-            reason(r#"{"name":" ","brand":null}"#, Some(b"k"), TEXT),
-            RejectReason::MissingText
-        );
+        assert_eq!(reason(r#"{"name":" ","brand":null}"#, Some(b"k"), TEXT), RejectReason::MissingText);
     }
 
     #[test]
     fn features_must_match_the_model_width_and_be_finite() {
         let kind = InputKind::Features { width: 2 };
-        let p = decode(
-            br#"{"product_id":"a","features":[1,-0.5]}"#,
-            None,
-            kind,
-            100,
-        )
-        .unwrap();
+        let p = decode(br#"{"product_id":"a","features":[1,-0.5]}"#, None, kind, 100).unwrap();
         assert_eq!(p.input, ModelInput::Features(vec![1.0, -0.5]));
         for bad in [
             r#"{"product_id":"a"}"#,
@@ -292,11 +205,7 @@ mod tests {
             r#"{"product_id":"a","features":[1,1e300]}"#,
             r#"{"product_id":"a","features":"1,2"}"#,
         ] {
-            assert_eq!(
-                reason(bad, None, kind),
-                RejectReason::InvalidFeatures,
-                "{bad}"
-            );
+            assert_eq!(reason(bad, None, kind), RejectReason::InvalidFeatures, "{bad}");
         }
     }
 }

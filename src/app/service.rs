@@ -2,9 +2,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::decode::decode;
-use super::event::{
-    round_probability, CategorizedEvent, CategoryRef, ModelRef, Probabilities, SourceRef,
-};
+use super::event::{round_probability, CategorizedEvent, CategoryRef, ModelRef, Probabilities, SourceRef};
 use super::record::SourceRecord;
 use crate::domain::{ModelInfo, ModelInput, Prediction, Product, RejectReason, Rejection};
 use crate::ports::Predictor;
@@ -40,11 +38,7 @@ pub struct Categorizer<P> {
 
 impl<P: Predictor> Categorizer<P> {
     pub fn new(predictor: P, model: ModelInfo, settings: Settings) -> Self {
-        Categorizer {
-            predictor,
-            model,
-            settings,
-        }
+        Categorizer { predictor, model, settings }
     }
 
     pub fn model(&self) -> &ModelInfo {
@@ -61,21 +55,12 @@ impl<P: Predictor> Categorizer<P> {
         let decoded: Vec<Option<Result<Product, Rejection>>> = records
             .iter()
             .map(|r| {
-                r.value.as_deref().map(|value| {
-                    decode(
-                        value,
-                        r.key.as_deref(),
-                        self.model.input,
-                        self.settings.max_text_chars,
-                    )
-                })
+                r.value
+                    .as_deref()
+                    .map(|value| decode(value, r.key.as_deref(), self.model.input, self.settings.max_text_chars))
             })
             .collect();
-        let products: Vec<&Product> = decoded
-            .iter()
-            .flatten()
-            .filter_map(|d| d.as_ref().ok())
-            .collect();
+        let products: Vec<&Product> = decoded.iter().flatten().filter_map(|d| d.as_ref().ok()).collect();
         let mut predictions = self.predict(&products).into_iter();
         let categorized_at = format_timestamp(now);
 
@@ -86,17 +71,13 @@ impl<P: Predictor> Categorizer<P> {
                 None => Outcome::Skipped,
                 Some(Err(rejection)) => Outcome::DeadLetter(rejection),
                 Some(Ok(product)) => match predictions.next() {
-                    Some(Ok(prediction)) => Outcome::Categorized(self.event(
-                        record,
-                        &product,
-                        &prediction,
-                        &categorized_at,
-                    )),
+                    Some(Ok(prediction)) => {
+                        Outcome::Categorized(self.event(record, &product, &prediction, &categorized_at))
+                    }
                     Some(Err(rejection)) => Outcome::DeadLetter(rejection),
-                    None => Outcome::DeadLetter(Rejection::new(
-                        RejectReason::ModelError,
-                        "no prediction for this record",
-                    )),
+                    None => {
+                        Outcome::DeadLetter(Rejection::new(RejectReason::ModelError, "no prediction for this record"))
+                    }
                 },
             })
             .collect()
@@ -133,9 +114,7 @@ impl<P: Predictor> Categorizer<P> {
         for _ in 0..SINGLE_RECORD_ATTEMPTS {
             match self.predictor.predict(&[input]) {
                 Ok(mut rows) if rows.len() == 1 => return self.check(rows.remove(0)),
-                Ok(rows) => {
-                    last_error = format!("model returned {} rows for one input", rows.len())
-                }
+                Ok(rows) => last_error = format!("model returned {} rows for one input", rows.len()),
                 Err(error) => last_error = error.to_string(),
             }
         }
@@ -170,10 +149,7 @@ impl<P: Predictor> Categorizer<P> {
         CategorizedEvent {
             event_id: self.event_id(record).to_string(),
             product_id: product.id.to_string(),
-            category: CategoryRef {
-                code: category.code.clone(),
-                name: category.name.clone(),
-            },
+            category: CategoryRef { code: category.code.clone(), name: category.name.clone() },
             confidence: round_probability(confidence),
             probabilities: Probabilities(
                 self.model
@@ -184,10 +160,7 @@ impl<P: Predictor> Categorizer<P> {
                     .collect(),
             ),
             needs_review: confidence < self.settings.review_threshold,
-            model: ModelRef {
-                name: self.model.name.clone(),
-                version: self.model.version.clone(),
-            },
+            model: ModelRef { name: self.model.name.clone(), version: self.model.version.clone() },
             source: SourceRef {
                 topic: record.topic.clone(),
                 partition: record.partition,
@@ -245,9 +218,7 @@ mod tests {
             inputs
                 .iter()
                 .map(|input| match input {
-                    ModelInput::Text(t) if t.contains("poison") => {
-                        Err(PredictError("poisoned".into()))
-                    }
+                    ModelInput::Text(t) if t.contains("poison") => Err(PredictError("poisoned".into())),
                     ModelInput::Text(t) if t.contains("informatica") => Ok(vec![0.3, 0.7]),
                     ModelInput::Text(t) if t.contains("nan") => Ok(vec![f32::NAN, 0.5]),
                     _ => Ok(vec![0.95, 0.05]),
@@ -263,25 +234,12 @@ mod tests {
             version: "1".into(),
             input: InputKind::Text,
             categories: vec![
-                Category {
-                    code: "AUTOPECAS".into(),
-                    name: "Autopeças".into(),
-                },
-                Category {
-                    code: "INFORMATICA".into(),
-                    name: "Informática".into(),
-                },
+                Category { code: "AUTOPECAS".into(), name: "Autopeças".into() },
+                Category { code: "INFORMATICA".into(), name: "Informática".into() },
             ],
             review_threshold: None,
         };
-        Categorizer::new(
-            FakePredictor::default(),
-            model,
-            Settings {
-                review_threshold: 0.8,
-                max_text_chars: 100,
-            },
-        )
+        Categorizer::new(FakePredictor::default(), model, Settings { review_threshold: 0.8, max_text_chars: 100 })
     }
 
     fn record(offset: i64, value: Option<&str>) -> SourceRecord {
@@ -302,19 +260,14 @@ mod tests {
     fn every_record_gets_exactly_one_outcome_in_order() {
         let c = categorizer();
         let records = [
-            record(
-                0,
-                Some(r#"{"product_id":"P1","event_id":"e1","name":"pastilha"}"#),
-            ),
+            record(0, Some(r#"{"product_id":"P1","event_id":"e1","name":"pastilha"}"#)),
             record(1, None),
             record(2, Some("not json")),
             record(3, Some(r#"{"name":"mouse informatica"}"#)),
         ];
         let outcomes = c.categorize(&records, now());
         assert_eq!(outcomes.len(), 4);
-        let Outcome::Categorized(first) = &outcomes[0] else {
-            panic!("{:?}", outcomes[0])
-        };
+        let Outcome::Categorized(first) = &outcomes[0] else { panic!("{:?}", outcomes[0]) };
         assert_eq!(first.product_id, "P1");
         assert_eq!(first.category.code, "AUTOPECAS");
         assert_eq!(first.category.name, "Autopeças");
@@ -323,20 +276,12 @@ mod tests {
         assert_eq!(first.source.event_id.as_deref(), Some("e1"));
         assert_eq!(first.categorized_at, "2025-11-25T12:00:00.041Z");
         assert_eq!(outcomes[1], Outcome::Skipped);
-        assert!(
-            matches!(&outcomes[2], Outcome::DeadLetter(r) if r.reason == RejectReason::InvalidJson)
-        );
-        let Outcome::Categorized(fourth) = &outcomes[3] else {
-            panic!("{:?}", outcomes[3])
-        };
+        assert!(matches!(&outcomes[2], Outcome::DeadLetter(r) if r.reason == RejectReason::InvalidJson));
+        let Outcome::Categorized(fourth) = &outcomes[3] else { panic!("{:?}", outcomes[3]) };
         assert_eq!(fourth.product_id, "KEY");
         assert_eq!(fourth.category.code, "INFORMATICA");
         assert!(fourth.needs_review, "0.7 is below the 0.8 threshold");
-        assert_eq!(
-            c.predictor.calls.load(Ordering::SeqCst),
-            1,
-            "one model call for the batch"
-        );
+        assert_eq!(c.predictor.calls.load(Ordering::SeqCst), 1, "one model call for the batch");
     }
 
     #[test]
@@ -352,9 +297,7 @@ mod tests {
         assert!(
             matches!(&outcomes[1], Outcome::DeadLetter(r) if r.reason == RejectReason::ModelError && r.detail.contains("poisoned"))
         );
-        assert!(
-            matches!(&outcomes[2], Outcome::DeadLetter(r) if r.reason == RejectReason::ModelError)
-        );
+        assert!(matches!(&outcomes[2], Outcome::DeadLetter(r) if r.reason == RejectReason::ModelError));
         // 1 batch call + 1 for each of 3 records, + 1 retry of the poison one
         assert_eq!(c.predictor.calls.load(Ordering::SeqCst), 5);
     }
@@ -368,14 +311,8 @@ mod tests {
             other => panic!("{other:?}"),
         };
         let first = id(c.categorize(&r, now()));
-        assert_eq!(
-            first,
-            id(c.categorize(&r, now() + time::Duration::hours(1)))
-        );
-        assert_ne!(
-            first,
-            id(c.categorize(&[record(8, Some(r#"{"name":"x"}"#))], now()))
-        );
+        assert_eq!(first, id(c.categorize(&r, now() + time::Duration::hours(1))));
+        assert_ne!(first, id(c.categorize(&[record(8, Some(r#"{"name":"x"}"#))], now())));
         let mut other_version = categorizer();
         other_version.model.version = "2".into();
         assert_ne!(first, id(other_version.categorize(&r, now())));
@@ -383,34 +320,13 @@ mod tests {
 
     #[test]
     fn output_json_has_every_field_of_the_contract() {
-        let outcomes = categorizer().categorize(
-            &[record(0, Some(r#"{"product_id":"P","name":"x"}"#))],
-            now(),
-        );
-        let Outcome::Categorized(event) = &outcomes[0] else {
-            panic!()
-        };
+        let outcomes = categorizer().categorize(&[record(0, Some(r#"{"product_id":"P","name":"x"}"#))], now());
+        let Outcome::Categorized(event) = &outcomes[0] else { panic!() };
         let json = serde_json::to_value(event).unwrap();
-        assert_eq!(
-            json["probabilities"],
-            serde_json::json!({"AUTOPECAS": 0.95, "INFORMATICA": 0.05})
-        );
-        assert_eq!(
-            json["model"],
-            serde_json::json!({"name": "m", "version": "1"})
-        );
-        assert_eq!(
-            json["source"],
-            serde_json::json!({"topic": "in", "partition": 2, "offset": 0})
-        );
-        for field in [
-            "event_id",
-            "product_id",
-            "category",
-            "confidence",
-            "needs_review",
-            "categorized_at",
-        ] {
+        assert_eq!(json["probabilities"], serde_json::json!({"AUTOPECAS": 0.95, "INFORMATICA": 0.05}));
+        assert_eq!(json["model"], serde_json::json!({"name": "m", "version": "1"}));
+        assert_eq!(json["source"], serde_json::json!({"topic": "in", "partition": 2, "offset": 0}));
+        for field in ["event_id", "product_id", "category", "confidence", "needs_review", "categorized_at"] {
             assert!(json.get(field).is_some(), "{field}");
         }
     }

@@ -13,16 +13,9 @@ const BATCH: usize = 64;
 
 /// Categorizes `names`, or stdin lines when there are none, and prints one
 /// line (or one JSON event) per input.
-pub fn run<P: Predictor>(
-    categorizer: &Categorizer<P>,
-    names: Vec<String>,
-    json: bool,
-) -> anyhow::Result<()> {
-    let lines: Box<dyn Iterator<Item = std::io::Result<String>>> = if names.is_empty() {
-        Box::new(std::io::stdin().lock().lines())
-    } else {
-        Box::new(names.into_iter().map(Ok))
-    };
+pub fn run<P: Predictor>(categorizer: &Categorizer<P>, names: Vec<String>, json: bool) -> anyhow::Result<()> {
+    let lines: Box<dyn Iterator<Item = std::io::Result<String>>> =
+        if names.is_empty() { Box::new(std::io::stdin().lock().lines()) } else { Box::new(names.into_iter().map(Ok)) };
     let mut out = std::io::stdout().lock();
     let mut batch = Vec::with_capacity(BATCH);
     for (index, line) in lines.enumerate() {
@@ -62,15 +55,10 @@ fn print_batch<P: Predictor>(
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    for (record, outcome) in batch
-        .iter()
-        .zip(categorizer.categorize(batch, OffsetDateTime::now_utc()))
-    {
+    for (record, outcome) in batch.iter().zip(categorizer.categorize(batch, OffsetDateTime::now_utc())) {
         let input = String::from_utf8_lossy(record.value.as_deref().unwrap_or_default());
         match outcome {
-            Outcome::Categorized(event) if json => {
-                writeln!(out, "{}", serde_json::to_string(&event)?)?
-            }
+            Outcome::Categorized(event) if json => writeln!(out, "{}", serde_json::to_string(&event)?)?,
             Outcome::Categorized(event) => writeln!(
                 out,
                 "{:<20} {:<24} {:.3}{}  {}",
@@ -80,12 +68,9 @@ fn print_batch<P: Predictor>(
                 if event.needs_review { " review" } else { "" },
                 display_input(&input),
             )?,
-            Outcome::DeadLetter(rejection) => writeln!(
-                out,
-                "{:<20} {rejection}  {}",
-                "DEAD_LETTER",
-                display_input(&input)
-            )?,
+            Outcome::DeadLetter(rejection) => {
+                writeln!(out, "{:<20} {rejection}  {}", "DEAD_LETTER", display_input(&input))?
+            }
             Outcome::Skipped => {}
         }
     }

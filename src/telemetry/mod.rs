@@ -2,5 +2,6 @@
 
 pub mod logging;
 pub mod metrics;
+pub mod tracing;
 
 pub use metrics::Metrics;

@@ -26,9 +26,8 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on HTTP_ADDR {addr}: {e}"))?;
+    let listener =
+        TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on HTTP_ADDR {addr}: {e}"))?;
     tracing::info!(%addr, "HTTP server listening: /metrics /healthz /readyz");
     let state = Arc::new(State { health, metrics });
     Ok(async move {
@@ -50,10 +49,7 @@ pub async fn serve(
                     let state = state.clone();
                     async move { Ok::<_, Infallible>(route(&state, &request)) }
                 });
-                if let Err(e) = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
+                if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
                     tracing::debug!(error = %e, "HTTP connection ended with an error");
                 }
             });
@@ -69,11 +65,7 @@ fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
         "/metrics" => {
             let ready = state.health.is_ready();
             state.metrics.ready.set(i64::from(ready));
-            respond(
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                state.metrics.render(),
-            )
+            respond(StatusCode::OK, "text/plain; version=0.0.4", state.metrics.render())
         }
         "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n"),
         "/readyz" if state.health.is_ready() => respond(StatusCode::OK, "text/plain", "ready\n"),
@@ -82,25 +74,15 @@ fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
             "text/plain",
             "not ready: model not loaded or consumer not in its group yet\n",
         ),
-        _ => respond(
-            StatusCode::NOT_FOUND,
-            "text/plain",
-            "not found: try /metrics, /healthz or /readyz\n",
-        ),
+        _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics, /healthz or /readyz\n"),
     }
 }
 
-fn respond(
-    status: StatusCode,
-    content_type: &str,
-    body: impl Into<Bytes>,
-) -> Response<Full<Bytes>> {
+fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     if let Ok(value) = content_type.parse() {
-        response
-            .headers_mut()
-            .insert(hyper::header::CONTENT_TYPE, value);
+        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
     }
     response
 }

@@ -5,11 +5,7 @@ use rdkafka::ClientConfig;
 #[derive(Debug, Clone, clap::Args)]
 pub struct KafkaConfig {
     /// Kafka brokers, comma-separated host:port.
-    #[arg(
-        long,
-        env = "KAFKA_BOOTSTRAP_SERVERS",
-        default_value = "127.0.0.1:9092"
-    )]
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
     pub bootstrap_servers: String,
 
     /// Consumer group: instances with the same group share the input partitions.
@@ -51,9 +47,7 @@ const OWN_VARIABLES: [&str; 2] = ["KAFKA_BOOTSTRAP_SERVERS", "KAFKA_GROUP_ID"];
 
 fn parse_property(raw: &str) -> Result<(String, String), String> {
     match raw.split_once('=') {
-        Some((name, value)) if !name.trim().is_empty() => {
-            Ok((name.trim().to_owned(), value.to_owned()))
-        }
+        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_owned(), value.to_owned())),
         _ => Err(format!("expected NAME=VALUE, got {raw:?}")),
     }
 }
@@ -61,8 +55,7 @@ fn parse_property(raw: &str) -> Result<(String, String), String> {
 /// `KAFKA_SASL_USERNAME` -> `sasl.username`.
 pub fn property_name(variable: &str) -> Option<String> {
     let name = variable.strip_prefix("KAFKA_")?;
-    (!name.is_empty() && !OWN_VARIABLES.contains(&variable))
-        .then(|| name.to_lowercase().replace('_', "."))
+    (!name.is_empty() && !OWN_VARIABLES.contains(&variable)).then(|| name.to_lowercase().replace('_', "."))
 }
 
 impl KafkaConfig {
@@ -92,10 +85,7 @@ impl KafkaConfig {
 
     /// Property names for the start-up log; values may be secrets.
     pub fn passthrough_names(&self) -> Vec<String> {
-        self.passthrough()
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect()
+        self.passthrough().into_iter().map(|(name, _)| name).collect()
     }
 }
 
@@ -105,14 +95,8 @@ mod tests {
 
     #[test]
     fn variables_map_to_librdkafka_properties() {
-        assert_eq!(
-            property_name("KAFKA_SECURITY_PROTOCOL").as_deref(),
-            Some("security.protocol")
-        );
-        assert_eq!(
-            property_name("KAFKA_STATISTICS_INTERVAL_MS").as_deref(),
-            Some("statistics.interval.ms")
-        );
+        assert_eq!(property_name("KAFKA_SECURITY_PROTOCOL").as_deref(), Some("security.protocol"));
+        assert_eq!(property_name("KAFKA_STATISTICS_INTERVAL_MS").as_deref(), Some("statistics.interval.ms"));
         assert_eq!(property_name("KAFKA_BOOTSTRAP_SERVERS"), None);
         assert_eq!(property_name("KAFKA_"), None);
         assert_eq!(property_name("OTHER"), None);

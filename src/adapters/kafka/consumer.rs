@@ -11,13 +11,17 @@ use rdkafka::{Offset, TopicPartitionList};
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::context::WorkerContext;
 use super::headers::{copy_headers, HeaderList};
 use super::offsets::OffsetTracker;
 use super::publisher::{Outbound, Publisher};
+use super::spans;
 use crate::app::{format_timestamp, Categorizer, Outcome, SourceRecord};
 use crate::ports::Predictor;
+use crate::telemetry::tracing::inject;
 use crate::telemetry::Metrics;
 
 /// How the loop batches and bounds its work.
@@ -51,6 +55,7 @@ struct Consumed {
 struct Sidecar {
     headers: HeaderList,
     timestamp_ms: Option<i64>,
+    span: Span,
 }
 
 #[derive(Clone, Copy)]
@@ -78,6 +83,7 @@ pub struct Worker<P> {
     pub categorizer: Arc<Categorizer<P>>,
     pub metrics: Arc<Metrics>,
     pub input_topic: String,
+    pub group_id: String,
     pub config: LoopConfig,
 }
 
@@ -149,26 +155,17 @@ impl<P: Predictor + 'static> Worker<P> {
         deliveries: &mut JoinSet<anyhow::Result<Done>>,
     ) -> anyhow::Result<()> {
         let consumed = std::mem::take(batch);
-        let consumed_counter = self
-            .metrics
-            .consumed
-            .with_label_values(&[&self.input_topic]);
-        for c in &consumed {
+        let consumed_counter = self.metrics.consumed.with_label_values(&[&self.input_topic]);
+        let mut records = Vec::with_capacity(consumed.len());
+        let mut sidecars = Vec::with_capacity(consumed.len());
+        for c in consumed {
             tracker.take(c.record.partition, c.record.offset);
             consumed_counter.inc();
+            let span = spans::process(&c.record, &c.headers, &self.group_id);
+            sidecars.push(Sidecar { headers: c.headers, timestamp_ms: c.timestamp_ms, span });
+            records.push(c.record);
         }
-        let (records, sidecars): (Vec<SourceRecord>, Vec<Sidecar>) = consumed
-            .into_iter()
-            .map(|c| {
-                (
-                    c.record,
-                    Sidecar {
-                        headers: c.headers,
-                        timestamp_ms: c.timestamp_ms,
-                    },
-                )
-            })
-            .unzip();
+        let categorize_spans: Vec<Span> = sidecars.iter().map(|s| spans::categorize(&s.span, records.len())).collect();
         let categorizer = self.categorizer.clone();
         let started = Instant::now();
         let (records, outcomes) = tokio::task::spawn_blocking(move || {
@@ -177,46 +174,34 @@ impl<P: Predictor + 'static> Worker<P> {
         })
         .await
         .context("the categorizer panicked")?;
-        self.metrics
-            .inference_duration
-            .observe(started.elapsed().as_secs_f64());
+        drop(categorize_spans);
+        self.metrics.inference_duration.observe(started.elapsed().as_secs_f64());
         self.metrics.batch_size.observe(records.len() as f64);
 
         let failed_at = format_timestamp(OffsetDateTime::now_utc());
         for ((record, sidecar), outcome) in records.into_iter().zip(sidecars).zip(outcomes) {
-            let (message, counted) = match &outcome {
+            let position =
+                Position { partition: record.partition, offset: record.offset, timestamp_ms: sidecar.timestamp_ms };
+            let (send, counted) = match &outcome {
                 Outcome::Skipped => (None, Counted::Skipped),
-                Outcome::Categorized(event) => match self.publisher.result(&record, event) {
-                    Ok(message) => (
-                        Some(message),
-                        Counted::Categorized {
-                            category: event.category.code.clone(),
-                            confidence: event.confidence,
-                        },
-                    ),
-                    Err(error) => anyhow::bail!("cannot serialize a result event: {error}"),
-                },
+                Outcome::Categorized(event) => {
+                    let span = spans::send(&sidecar.span, self.publisher.output_topic());
+                    let trace = inject(&span.context(), &sidecar.headers);
+                    let message =
+                        self.publisher.result(&record, event, &trace).context("cannot serialize a result event")?;
+                    let counted =
+                        Counted::Categorized { category: event.category.code.clone(), confidence: event.confidence };
+                    (Some((message, span)), counted)
+                }
                 Outcome::DeadLetter(rejection) => {
-                    tracing::debug!(partition = record.partition, offset = record.offset, %rejection, "dead letter");
-                    (
-                        Some(self.publisher.dead_letter(
-                            &record,
-                            &sidecar.headers,
-                            rejection,
-                            &failed_at,
-                        )),
-                        Counted::DeadLettered {
-                            reason: rejection.reason.code(),
-                        },
-                    )
+                    tracing::debug!(parent: &sidecar.span, %rejection, "dead letter");
+                    let span = spans::send(&sidecar.span, self.publisher.dlq_topic());
+                    let trace = inject(&span.context(), &sidecar.headers);
+                    let message = self.publisher.dead_letter(&record, &sidecar.headers, rejection, &failed_at, &trace);
+                    (Some((message, span)), Counted::DeadLettered { reason: rejection.reason.code() })
                 }
             };
-            let position = Position {
-                partition: record.partition,
-                offset: record.offset,
-                timestamp_ms: sidecar.timestamp_ms,
-            };
-            deliveries.spawn(deliver(self.publisher.clone(), message, position, counted));
+            deliveries.spawn(deliver(self.publisher.clone(), send, position, counted, sidecar.span));
         }
         Ok(())
     }
@@ -228,31 +213,16 @@ impl<P: Predictor + 'static> Worker<P> {
     ) -> anyhow::Result<()> {
         let done = done.context("a delivery task panicked")??;
         match &done.counted {
-            Counted::Categorized {
-                category,
-                confidence,
-            } => {
-                self.metrics
-                    .categorized
-                    .with_label_values(&[category])
-                    .inc();
+            Counted::Categorized { category, confidence } => {
+                self.metrics.categorized.with_label_values(&[category]).inc();
                 self.metrics.confidence.observe(*confidence);
             }
-            Counted::DeadLettered { reason } => self
-                .metrics
-                .dead_lettered
-                .with_label_values(&[reason])
-                .inc(),
+            Counted::DeadLettered { reason } => self.metrics.dead_lettered.with_label_values(&[reason]).inc(),
             Counted::Skipped => self.metrics.skipped.with_label_values(&["tombstone"]).inc(),
         }
-        if let (Some(ts), false) = (
-            done.position.timestamp_ms,
-            matches!(done.counted, Counted::Skipped),
-        ) {
+        if let (Some(ts), false) = (done.position.timestamp_ms, matches!(done.counted, Counted::Skipped)) {
             let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-            self.metrics
-                .end_to_end_latency
-                .observe((now_ms as i64 - ts).max(0) as f64 / 1000.0);
+            self.metrics.end_to_end_latency.observe((now_ms as i64 - ts).max(0) as f64 / 1000.0);
         }
         tracker.ack(done.position.partition, done.position.offset);
         Ok(())
@@ -267,9 +237,7 @@ impl<P: Predictor + 'static> Worker<P> {
         }
         let mut list = TopicPartitionList::with_capacity(committable.len());
         for (partition, offset) in committable {
-            if let Err(error) =
-                list.add_partition_offset(&self.input_topic, partition, Offset::Offset(offset))
-            {
+            if let Err(error) = list.add_partition_offset(&self.input_topic, partition, Offset::Offset(offset)) {
                 tracing::warn!(%error, partition, offset, "cannot build the offset list");
             }
         }
@@ -292,8 +260,7 @@ impl<P: Predictor + 'static> Worker<P> {
             "shutting down: finishing in-flight records"
         );
         if !batch.is_empty() {
-            self.flush(&mut batch, &mut tracker, &mut deliveries)
-                .await?;
+            self.flush(&mut batch, &mut tracker, &mut deliveries).await?;
         }
         let timeout = Duration::from_secs(self.config.shutdown_timeout_secs);
         let drained = tokio::time::timeout(timeout, async {
@@ -311,7 +278,10 @@ impl<P: Predictor + 'static> Worker<P> {
                 Ok(())
             }
             // Nothing stored: with no new offsets there is nothing to commit.
-            (Ok(Ok(())), Err(rdkafka::error::KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset))) => Ok(()),
+            (
+                Ok(Ok(())),
+                Err(rdkafka::error::KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)),
+            ) => Ok(()),
             (Ok(Ok(())), Err(error)) => Err(error).context("cannot commit offsets at shutdown"),
             (Ok(Err(error)), _) => Err(error),
             (Err(_), _) => anyhow::bail!(
@@ -323,18 +293,17 @@ impl<P: Predictor + 'static> Worker<P> {
     }
 }
 
+/// Delivers one output; the record's spans end when the broker acknowledges.
 async fn deliver(
     publisher: Arc<Publisher>,
-    message: Option<Outbound>,
+    send: Option<(Outbound, Span)>,
     position: Position,
     counted: Counted,
+    _process_span: Span,
 ) -> anyhow::Result<Done> {
-    if let Some(message) = &message {
+    if let Some((message, _send_span)) = &send {
         publisher.deliver(message).await.with_context(|| {
-            format!(
-                "cannot publish the output of partition {} offset {}",
-                position.partition, position.offset
-            )
+            format!("cannot publish the output of partition {} offset {}", position.partition, position.offset)
         })?;
     }
     Ok(Done { position, counted })

@@ -31,12 +31,7 @@ struct GroupView {
 
 impl WorkerContext {
     pub fn new(metrics: Arc<Metrics>, health: Arc<Health>, input_topic: String) -> Self {
-        WorkerContext {
-            metrics,
-            health,
-            input_topic,
-            group: Mutex::default(),
-        }
+        WorkerContext { metrics, health, input_topic, group: Mutex::default() }
     }
 
     fn group(&self) -> std::sync::MutexGuard<'_, GroupView> {
@@ -65,37 +60,24 @@ impl ClientContext for WorkerContext {
             return;
         };
         let group = self.group();
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         for (partition, stats) in &topic.partitions {
             // -1 is librdkafka's internal "unassigned" partition; a lag of -1 is unknown.
             if *partition < 0 || !group.assigned.contains(partition) || stats.consumer_lag < 0 {
                 continue;
             }
-            let labels = [
-                self.input_topic.as_str(),
-                &Self::partition_label(*partition),
-            ];
-            self.metrics
-                .consumer_lag
-                .with_label_values(&labels)
-                .set(stats.consumer_lag);
+            let labels = [self.input_topic.as_str(), &Self::partition_label(*partition)];
+            self.metrics.consumer_lag.with_label_values(&labels).set(stats.consumer_lag);
             let behind_seconds = match group.last_taken_ms.get(partition) {
                 Some(ts) if stats.consumer_lag > 0 => (now_ms - ts).max(0) as f64 / 1000.0,
                 _ => 0.0,
             };
-            self.metrics
-                .consumer_lag_seconds
-                .with_label_values(&labels)
-                .set(behind_seconds);
+            self.metrics.consumer_lag_seconds.with_label_values(&labels).set(behind_seconds);
         }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        let kind = error
-            .rdkafka_error_code()
-            .map_or_else(|| "other".to_owned(), |code| format!("{code:?}"));
+        let kind = error.rdkafka_error_code().map_or_else(|| "other".to_owned(), |code| format!("{code:?}"));
         self.metrics.kafka_errors.with_label_values(&[&kind]).inc();
         tracing::warn!(%error, reason, "Kafka client error");
     }
@@ -112,14 +94,9 @@ impl ConsumerContext for WorkerContext {
                 group.last_taken_ms.remove(&partition);
                 let labels = [self.input_topic.as_str(), &Self::partition_label(partition)];
                 let _ = self.metrics.consumer_lag.remove_label_values(&labels);
-                let _ = self
-                    .metrics
-                    .consumer_lag_seconds
-                    .remove_label_values(&labels);
+                let _ = self.metrics.consumer_lag_seconds.remove_label_values(&labels);
             }
-            self.metrics
-                .assigned_partitions
-                .set(group.assigned.len() as i64);
+            self.metrics.assigned_partitions.set(group.assigned.len() as i64);
             tracing::info!(partitions = ?group.revoked, "partitions revoked");
         }
     }
@@ -128,15 +105,8 @@ impl ConsumerContext for WorkerContext {
         match rebalance {
             Rebalance::Assign(partitions) => {
                 let mut group = self.group();
-                group.assigned.extend(
-                    partitions
-                        .elements_for_topic(&self.input_topic)
-                        .iter()
-                        .map(|e| e.partition()),
-                );
-                self.metrics
-                    .assigned_partitions
-                    .set(group.assigned.len() as i64);
+                group.assigned.extend(partitions.elements_for_topic(&self.input_topic).iter().map(|e| e.partition()));
+                self.metrics.assigned_partitions.set(group.assigned.len() as i64);
                 self.health.set_group_joined(true);
                 let mut assigned: Vec<i32> = group.assigned.iter().copied().collect();
                 assigned.sort_unstable();
@@ -144,10 +114,7 @@ impl ConsumerContext for WorkerContext {
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(error) => {
-                self.metrics
-                    .kafka_errors
-                    .with_label_values(&["rebalance"])
-                    .inc();
+                self.metrics.kafka_errors.with_label_values(&["rebalance"]).inc();
                 tracing::warn!(%error, "rebalance failed");
             }
         }

@@ -10,20 +10,22 @@ pub type HeaderList = Vec<(String, Option<Vec<u8>>)>;
 
 pub fn copy_headers(headers: Option<&impl Headers>) -> HeaderList {
     headers
-        .map(|h| {
-            h.iter()
-                .map(|header| (header.key.to_owned(), header.value.map(<[u8]>::to_vec)))
-                .collect()
-        })
+        .map(|h| h.iter().map(|header| (header.key.to_owned(), header.value.map(<[u8]>::to_vec))).collect())
         .unwrap_or_default()
 }
 
-pub fn header_str<'a>(headers: &'a HeaderList, name: &str) -> Option<&'a str> {
+/// `traceparent`/`tracestate` headers, as `telemetry::tracing::inject` gives them.
+pub type TraceHeaders = [(String, String)];
+
+fn is_trace_header(key: &str) -> bool {
+    key.eq_ignore_ascii_case("traceparent") || key.eq_ignore_ascii_case("tracestate")
+}
+
+fn with_trace(mut headers: OwnedHeaders, trace: &TraceHeaders) -> OwnedHeaders {
+    for (key, value) in trace {
+        headers = headers.insert(Header { key, value: Some(value) });
+    }
     headers
-        .iter()
-        .rev()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .and_then(|(_, value)| std::str::from_utf8(value.as_deref()?).ok())
 }
 
 /// Where a dead letter came from and why it is one.
@@ -35,16 +37,14 @@ pub struct DeadLetterInfo<'a> {
     pub failed_at: &'a str,
 }
 
-/// The original headers, then the `dlq.*` headers.
-pub fn dead_letter_headers(original: &HeaderList, info: &DeadLetterInfo<'_>) -> OwnedHeaders {
+/// The original headers, then the `dlq.*` headers. The original trace headers
+/// give way to `trace`, which continues the same trace.
+pub fn dead_letter_headers(original: &HeaderList, info: &DeadLetterInfo<'_>, trace: &TraceHeaders) -> OwnedHeaders {
     let partition = info.partition.to_string();
     let offset = info.offset.to_string();
     let mut headers = OwnedHeaders::new_with_capacity(original.len() + 6);
-    for (key, value) in original {
-        headers = headers.insert(Header {
-            key,
-            value: value.as_deref(),
-        });
+    for (key, value) in original.iter().filter(|(key, _)| !is_trace_header(key)) {
+        headers = headers.insert(Header { key, value: value.as_deref() });
     }
     for (key, value) in [
         ("dlq.reason", info.rejection.reason.code()),
@@ -54,27 +54,16 @@ pub fn dead_letter_headers(original: &HeaderList, info: &DeadLetterInfo<'_>) -> 
         ("dlq.source.offset", &offset),
         ("dlq.failed_at", info.failed_at),
     ] {
-        headers = headers.insert(Header {
-            key,
-            value: Some(value),
-        });
+        headers = headers.insert(Header { key, value: Some(value) });
     }
-    headers
+    with_trace(headers, trace)
 }
 
 /// Headers of a categorized result.
-pub fn result_headers(model_name: &str, model_version: &str) -> OwnedHeaders {
-    OwnedHeaders::new_with_capacity(3)
-        .insert(Header {
-            key: "content-type",
-            value: Some("application/json"),
-        })
-        .insert(Header {
-            key: "model-name",
-            value: Some(model_name),
-        })
-        .insert(Header {
-            key: "model-version",
-            value: Some(model_version),
-        })
+pub fn result_headers(model_name: &str, model_version: &str, trace: &TraceHeaders) -> OwnedHeaders {
+    let headers = OwnedHeaders::new_with_capacity(5)
+        .insert(Header { key: "content-type", value: Some("application/json") })
+        .insert(Header { key: "model-name", value: Some(model_name) })
+        .insert(Header { key: "model-version", value: Some(model_version) });
+    with_trace(headers, trace)
 }

@@ -6,6 +6,7 @@ mod context;
 mod headers;
 mod offsets;
 mod publisher;
+mod spans;
 mod topics;
 
 pub use config::KafkaConfig;

@@ -10,7 +10,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
 use super::context::WorkerContext;
-use super::headers::{dead_letter_headers, result_headers, DeadLetterInfo, HeaderList};
+use super::headers::{dead_letter_headers, result_headers, DeadLetterInfo, HeaderList, TraceHeaders};
 use crate::app::{CategorizedEvent, SourceRecord};
 use crate::domain::{ModelInfo, Rejection};
 use crate::telemetry::Metrics;
@@ -33,6 +33,14 @@ pub struct Publisher {
 }
 
 impl Publisher {
+    pub fn output_topic(&self) -> &str {
+        &self.output_topic
+    }
+
+    pub fn dlq_topic(&self) -> &str {
+        &self.dlq_topic
+    }
+
     pub fn new(
         producer: FutureProducer<WorkerContext>,
         output_topic: String,
@@ -56,17 +64,13 @@ impl Publisher {
         &self,
         record: &SourceRecord,
         event: &CategorizedEvent,
+        trace: &TraceHeaders,
     ) -> Result<Outbound, serde_json::Error> {
         Ok(Outbound {
             topic: self.output_topic.clone(),
-            key: Some(
-                record
-                    .key
-                    .clone()
-                    .unwrap_or_else(|| event.product_id.clone().into_bytes()),
-            ),
+            key: Some(record.key.clone().unwrap_or_else(|| event.product_id.clone().into_bytes())),
             payload: serde_json::to_vec(event)?,
-            headers: result_headers(&self.model_name, &self.model_version),
+            headers: result_headers(&self.model_name, &self.model_version, trace),
         })
     }
 
@@ -77,6 +81,7 @@ impl Publisher {
         headers: &HeaderList,
         rejection: &Rejection,
         failed_at: &str,
+        trace: &TraceHeaders,
     ) -> Outbound {
         let info = DeadLetterInfo {
             rejection,
@@ -89,7 +94,7 @@ impl Publisher {
             topic: self.dlq_topic.clone(),
             key: record.key.clone(),
             payload: record.value.clone().unwrap_or_default(),
-            headers: dead_letter_headers(headers, &info),
+            headers: dead_letter_headers(headers, &info, trace),
         }
     }
 
@@ -98,16 +103,12 @@ impl Publisher {
     /// never skipped: the offset cannot be committed before this returns.
     pub async fn deliver(&self, message: &Outbound) -> Result<(), rdkafka::error::KafkaError> {
         let attempt = || async {
-            let mut record = FutureRecord::to(&message.topic)
-                .payload(&message.payload)
-                .headers(message.headers.clone());
+            let mut record =
+                FutureRecord::to(&message.topic).payload(&message.payload).headers(message.headers.clone());
             if let Some(key) = &message.key {
                 record = record.key(key);
             }
-            self.producer
-                .send(record, Timeout::Never)
-                .await
-                .map_err(|(error, _)| error)
+            self.producer.send(record, Timeout::Never).await.map_err(|(error, _)| error)
         };
         let backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(100))

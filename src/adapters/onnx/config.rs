@@ -4,11 +4,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelConfig {
     /// ONNX model file (see the model contract in the README).
-    #[arg(
-        long,
-        env = "MODEL_PATH",
-        default_value = "model/product_category.onnx"
-    )]
+    #[arg(long, env = "MODEL_PATH", default_value = "model/product_category.onnx")]
     pub model_path: PathBuf,
 
     /// ONNX Runtime shared library (libonnxruntime.so, from the `onnxruntime` wheel).

@@ -15,41 +15,29 @@ pub(super) const OUTPUT: &str = "probabilities";
 pub(super) fn read_contract(session: &Session) -> Result<ModelInfo, String> {
     let input = input_kind(session)?;
     let classes = output_width(session)?;
-    let metadata = session
-        .metadata()
-        .map_err(|e| format!("cannot read metadata: {e}"))?;
+    let metadata = session.metadata().map_err(|e| format!("cannot read metadata: {e}"))?;
     let custom = |key: &str| metadata.custom(key).filter(|v| !v.trim().is_empty());
 
-    let labels_json =
-        custom("labels").ok_or("metadata_props has no `labels` (JSON array of category codes)")?;
-    let codes: Vec<String> = serde_json::from_str(&labels_json).map_err(|e| {
-        format!("metadata `labels` is not a JSON array of strings ({e}): {labels_json}")
-    })?;
+    let labels_json = custom("labels").ok_or("metadata_props has no `labels` (JSON array of category codes)")?;
+    let codes: Vec<String> = serde_json::from_str(&labels_json)
+        .map_err(|e| format!("metadata `labels` is not a JSON array of strings ({e}): {labels_json}"))?;
     if codes.is_empty() || codes.iter().any(|c| c.trim().is_empty()) {
-        return Err(format!(
-            "metadata `labels` must hold non-empty codes: {labels_json}"
-        ));
+        return Err(format!("metadata `labels` must hold non-empty codes: {labels_json}"));
     }
     if let Some(width) = classes {
         if width != codes.len() {
-            return Err(format!(
-                "output `{OUTPUT}` has {width} columns but `labels` names {}",
-                codes.len()
-            ));
+            return Err(format!("output `{OUTPUT}` has {width} columns but `labels` names {}", codes.len()));
         }
     }
     let names: HashMap<String, String> = match custom("label_names") {
         None => HashMap::new(),
-        Some(json) => serde_json::from_str(&json).map_err(|e| {
-            format!("metadata `label_names` is not a JSON object of strings ({e}): {json}")
-        })?,
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| format!("metadata `label_names` is not a JSON object of strings ({e}): {json}"))?,
     };
     let review_threshold = custom("review_threshold")
         .map(|raw| match raw.trim().parse::<f32>() {
             Ok(t) if (0.0..=1.0).contains(&t) => Ok(t),
-            _ => Err(format!(
-                "metadata `review_threshold` must be a number in [0, 1], found {raw:?}"
-            )),
+            _ => Err(format!("metadata `review_threshold` must be a number in [0, 1], found {raw:?}")),
         })
         .transpose()?;
 
@@ -59,10 +47,7 @@ pub(super) fn read_contract(session: &Session) -> Result<ModelInfo, String> {
         input,
         categories: codes
             .into_iter()
-            .map(|code| Category {
-                name: names.get(&code).cloned().unwrap_or_else(|| code.clone()),
-                code,
-            })
+            .map(|code| Category { name: names.get(&code).cloned().unwrap_or_else(|| code.clone()), code })
             .collect(),
         review_threshold,
     })
@@ -70,19 +55,11 @@ pub(super) fn read_contract(session: &Session) -> Result<ModelInfo, String> {
 
 fn input_kind(session: &Session) -> Result<InputKind, String> {
     let [input] = session.inputs() else {
-        return Err(format!(
-            "the model must have exactly one input, it has {}",
-            session.inputs().len()
-        ));
+        return Err(format!("the model must have exactly one input, it has {}", session.inputs().len()));
     };
     let (ty, shape) = match input.dtype() {
         ValueType::Tensor { ty, shape, .. } => (*ty, shape),
-        other => {
-            return Err(format!(
-                "input `{}` must be a tensor, found {other:?}",
-                input.name()
-            ))
-        }
+        other => return Err(format!("input `{}` must be a tensor, found {other:?}", input.name())),
     };
     match (input.name(), ty) {
         (TEXT_INPUT, TensorElementType::String) => Ok(InputKind::Text),
@@ -104,13 +81,9 @@ fn output_width(session: &Session) -> Result<Option<usize>, String> {
         .find(|o| o.name() == OUTPUT)
         .ok_or_else(|| format!("the model has no output named `{OUTPUT}`"))?;
     match output.dtype() {
-        ValueType::Tensor {
-            ty: TensorElementType::Float32,
-            shape,
-            ..
-        } if shape.len() == 2 => Ok((shape[1] > 0).then_some(shape[1] as usize)),
-        other => Err(format!(
-            "output `{OUTPUT}` must be tensor(float) [N, C], found {other:?}"
-        )),
+        ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 2 => {
+            Ok((shape[1] > 0).then_some(shape[1] as usize))
+        }
+        other => Err(format!("output `{OUTPUT}` must be tensor(float) [N, C], found {other:?}")),
     }
 }

@@ -11,10 +11,7 @@ use crate::ports::{PredictError, Predictor};
 #[derive(Debug, thiserror::Error)]
 pub enum ModelLoadError {
     #[error("cannot load ONNX Runtime from {path}: {source}. Set ORT_DYLIB_PATH to libonnxruntime.so (the `onnxruntime` Python wheel ships it in onnxruntime/capi/)")]
-    Runtime {
-        path: PathBuf,
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    Runtime { path: PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
     #[error("cannot load model {path}: {reason}")]
     Model { path: PathBuf, reason: String },
     #[error("model {path} breaks the model contract: {reason}")]
@@ -30,25 +27,15 @@ pub struct OnnxPredictor {
 
 /// Loads ONNX Runtime from `runtime` and the model at `model`, and checks the
 /// model contract.
-pub fn load_model(
-    runtime: &Path,
-    model: &Path,
-    threads: usize,
-) -> Result<(OnnxPredictor, ModelInfo), ModelLoadError> {
+pub fn load_model(runtime: &Path, model: &Path, threads: usize) -> Result<(OnnxPredictor, ModelInfo), ModelLoadError> {
     let runtime_error =
-        |source: Box<dyn std::error::Error + Send + Sync>| ModelLoadError::Runtime {
-            path: runtime.to_owned(),
-            source,
-        };
+        |source: Box<dyn std::error::Error + Send + Sync>| ModelLoadError::Runtime { path: runtime.to_owned(), source };
     let environment = ort::init_from(runtime)
         .map_err(|e| runtime_error(e.into()))?
         .with_name("product-categorizer")
         .build()
         .map_err(|e| runtime_error(e.into()))?;
-    let model_error = |reason: String| ModelLoadError::Model {
-        path: model.to_owned(),
-        reason,
-    };
+    let model_error = |reason: String| ModelLoadError::Model { path: model.to_owned(), reason };
     if !model.is_file() {
         return Err(model_error("no such file".into()));
     }
@@ -58,42 +45,25 @@ pub fn load_model(
         .map_err(|e| model_error(e.to_string()))?
         .commit_from_file(model)
         .map_err(|e| model_error(e.to_string()))?;
-    let info = read_contract(&session).map_err(|reason| ModelLoadError::Contract {
-        path: model.to_owned(),
-        reason,
-    })?;
-    Ok((
-        OnnxPredictor {
-            session: Mutex::new(session),
-            input: info.input,
-        },
-        info,
-    ))
+    let info = read_contract(&session).map_err(|reason| ModelLoadError::Contract { path: model.to_owned(), reason })?;
+    Ok((OnnxPredictor { session: Mutex::new(session), input: info.input }, info))
 }
 
 impl OnnxPredictor {
     fn run(&self, inputs: &[&ModelInput]) -> Result<Vec<Prediction>, String> {
         let rows = inputs.len();
-        let mut session = self
-            .session
-            .lock()
-            .map_err(|_| "model session poisoned by an earlier panic")?;
+        let mut session = self.session.lock().map_err(|_| "model session poisoned by an earlier panic")?;
         let outputs = match self.input {
             InputKind::Text => {
                 let texts = inputs
                     .iter()
                     .map(|input| match input {
                         ModelInput::Text(text) => Ok(text.clone()),
-                        ModelInput::Features(_) => {
-                            Err("a feature vector was given to a text model")
-                        }
+                        ModelInput::Features(_) => Err("a feature vector was given to a text model"),
                     })
                     .collect::<Result<Vec<String>, _>>()?;
-                let tensor = Tensor::from_string_array(([rows, 1], texts.as_slice()))
-                    .map_err(|e| e.to_string())?;
-                session
-                    .run(ort::inputs![TEXT_INPUT => tensor])
-                    .map_err(|e| e.to_string())?
+                let tensor = Tensor::from_string_array(([rows, 1], texts.as_slice())).map_err(|e| e.to_string())?;
+                session.run(ort::inputs![TEXT_INPUT => tensor]).map_err(|e| e.to_string())?
             }
             InputKind::Features { width } => {
                 let mut flat = Vec::with_capacity(rows * width);
@@ -103,26 +73,16 @@ impl OnnxPredictor {
                         _ => return Err(format!("expected {width} features per row")),
                     }
                 }
-                let tensor =
-                    Tensor::from_array(([rows, width], flat)).map_err(|e| e.to_string())?;
-                session
-                    .run(ort::inputs![FEATURES_INPUT => tensor])
-                    .map_err(|e| e.to_string())?
+                let tensor = Tensor::from_array(([rows, width], flat)).map_err(|e| e.to_string())?;
+                session.run(ort::inputs![FEATURES_INPUT => tensor]).map_err(|e| e.to_string())?
             }
         };
-        let (shape, data) = outputs[OUTPUT]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| e.to_string())?;
+        let (shape, data) = outputs[OUTPUT].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
         match **shape {
-            [n, c] if n as usize == rows && c > 0 => Ok(data
-                .chunks(c as usize)
-                .map(|row| Prediction {
-                    probabilities: row.to_vec(),
-                })
-                .collect()),
-            _ => Err(format!(
-                "output `{OUTPUT}` has shape {shape:?} for {rows} inputs"
-            )),
+            [n, c] if n as usize == rows && c > 0 => {
+                Ok(data.chunks(c as usize).map(|row| Prediction { probabilities: row.to_vec() }).collect())
+            }
+            _ => Err(format!("output `{OUTPUT}` has shape {shape:?} for {rows} inputs")),
         }
     }
 }
