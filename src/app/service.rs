@@ -10,7 +10,7 @@ use crate::ports::Predictor;
 /// What happens to one consumed record. Every record ends as exactly one.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Categorized(CategorizedEvent),
+    Categorized(Box<CategorizedEvent>),
     DeadLetter(Rejection),
     /// A tombstone (null value): nothing to categorize.
     Skipped,
@@ -72,7 +72,7 @@ impl<P: Predictor> Categorizer<P> {
                 Some(Err(rejection)) => Outcome::DeadLetter(rejection),
                 Some(Ok(product)) => match predictions.next() {
                     Some(Ok(prediction)) => {
-                        Outcome::Categorized(self.event(record, &product, &prediction, &categorized_at))
+                        Outcome::Categorized(Box::new(self.event(record, &product, &prediction, &categorized_at)))
                     }
                     Some(Err(rejection)) => Outcome::DeadLetter(rejection),
                     None => {

@@ -1,6 +1,7 @@
 //! Per-record trace spans, named and attributed after the OpenTelemetry
 //! messaging conventions for Kafka.
 
+use opentelemetry::trace::TraceContextExt;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -24,9 +25,20 @@ pub fn process(record: &SourceRecord, headers: &HeaderList, group: &str) -> Span
         messaging.destination.partition.id = %record.partition,
         messaging.kafka.offset = record.offset,
         messaging.kafka.message.key = %key,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
-    // Fails only when no OpenTelemetry layer is installed: nothing to link then.
-    let _ = span.set_parent(extract(headers));
+    let parent = extract(headers);
+    // Fails only when no OpenTelemetry layer is installed: the logs then carry
+    // the producer's trace id, if any.
+    let ids = match span.set_parent(parent.clone()) {
+        Ok(()) => span.context().span().span_context().clone(),
+        Err(_) => parent.span().span_context().clone(),
+    };
+    if ids.is_valid() {
+        span.record("trace_id", tracing::field::display(ids.trace_id()));
+        span.record("span_id", tracing::field::display(ids.span_id()));
+    }
     span
 }
 
