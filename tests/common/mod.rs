@@ -304,10 +304,13 @@ pub fn committed(group: &str, topic: &str, partitions: i32) -> HashMap<i32, i64>
 
 /// High watermark of each partition.
 pub fn end_offsets(topic: &str, partitions: i32) -> HashMap<i32, i64> {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("consumer");
-    (0..partitions)
-        .map(|p| (p, consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks").1))
-        .collect()
+    try_end_offsets(topic, partitions).expect("watermarks")
+}
+
+/// High watermark of each partition; an error while the topic is still being created.
+pub fn try_end_offsets(topic: &str, partitions: i32) -> rdkafka::error::KafkaResult<HashMap<i32, i64>> {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers()).create()?;
+    (0..partitions).map(|p| Ok((p, consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?.1))).collect()
 }
 
 pub fn header<'a>(message: &'a OwnedMessage, name: &str) -> Option<&'a str> {
