@@ -30,6 +30,9 @@ struct Args {
     /// Every Nth event is malformed, to show dead letters; 0 never.
     #[arg(long, default_value_t = 25)]
     bad_every: u64,
+    /// Stamp records this many seconds in the past, to simulate a backlog (latency and lag-in-seconds alerts).
+    #[arg(long, default_value_t = 0)]
+    age_secs: u64,
     /// Print categorized results and dead letters as they arrive.
     #[arg(long)]
     watch: bool,
@@ -117,7 +120,11 @@ async fn main() -> anyhow::Result<()> {
                     value = br#"{"product_id": "broken", "name": "#.to_vec();
                 }
                 names.insert(key.clone(), name);
-                let record = FutureRecord::to(&args.topic).key(&key).payload(&value);
+                let timestamp = time::OffsetDateTime::now_utc() - time::Duration::seconds(args.age_secs as i64);
+                let record = FutureRecord::to(&args.topic)
+                    .key(&key)
+                    .payload(&value)
+                    .timestamp((timestamp.unix_timestamp_nanos() / 1_000_000) as i64);
                 if let Err((error, _)) = producer.send(record, Timeout::After(Duration::from_secs(10))).await {
                     eprintln!("sample-producer: send failed: {error}");
                 }

@@ -1,11 +1,14 @@
 //! The Prometheus registry and every metric the worker exports.
 
+use prometheus::core::Collector;
 use prometheus::{
     exponential_buckets, linear_buckets, Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::domain::{ModelInfo, RejectReason};
+
+const NAMESPACE: &str = "categorizer";
 
 pub struct Metrics {
     registry: Registry,
@@ -28,83 +31,99 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
-        let registry = Registry::new_custom(Some("categorizer".into()), None)?;
-        let counter = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
-            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok(c)
-        };
-        let histogram = |name: &str, help: &str, buckets: Vec<f64>| -> prometheus::Result<Histogram> {
-            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))?;
-            registry.register(Box::new(h.clone()))?;
-            Ok(h)
-        };
-        let gauge = |name: &str, help: &str| -> prometheus::Result<IntGauge> {
-            let g = IntGauge::new(name, help)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok(g)
+        // The prefix goes on each metric, not the registry, so process_* keep their standard names.
+        let registry = Registry::new();
+        let opts = |name: &str, help: &str| Opts::new(name, help).namespace(NAMESPACE);
+        let buckets = |name: &str, help: &str, buckets: Vec<f64>| {
+            Histogram::with_opts(HistogramOpts::new(name, help).namespace(NAMESPACE).buckets(buckets))
         };
         let metrics = Metrics {
-            consumed: counter("records_consumed_total", "Records consumed from the input topic.", &["topic"])?,
-            categorized: counter(
-                "records_categorized_total",
-                "Records categorized and published, by category.",
-                &["category"],
+            consumed: register(
+                &registry,
+                IntCounterVec::new(opts("records_consumed_total", "Records consumed from the input topic."), &["topic"])?,
             )?,
-            dead_lettered: counter(
-                "records_dead_lettered_total",
-                "Records published to the dead-letter topic, by reason.",
-                &["reason"],
+            categorized: register(
+                &registry,
+                IntCounterVec::new(
+                    opts("records_categorized_total", "Records categorized and published, by category."),
+                    &["category"],
+                )?,
             )?,
-            skipped: counter("records_skipped_total", "Records skipped (tombstones), by reason.", &["reason"])?,
-            batch_size: histogram("batch_size", "Records per inference batch.", exponential_buckets(1.0, 2.0, 11)?)?,
-            inference_duration: histogram(
-                "inference_duration_seconds",
-                "Time to decode and categorize one batch.",
-                exponential_buckets(0.0001, 2.0, 16)?,
+            dead_lettered: register(
+                &registry,
+                IntCounterVec::new(
+                    opts("records_dead_lettered_total", "Records published to the dead-letter topic, by reason."),
+                    &["reason"],
+                )?,
             )?,
-            end_to_end_latency: histogram(
-                "end_to_end_latency_seconds",
-                "From the input record's timestamp to its output acknowledged by the broker.",
-                exponential_buckets(0.001, 2.0, 18)?,
+            skipped: register(
+                &registry,
+                IntCounterVec::new(opts("records_skipped_total", "Records skipped (tombstones), by reason."), &["reason"])?,
             )?,
-            confidence: histogram(
-                "prediction_confidence",
-                "Probability of the chosen category.",
-                linear_buckets(0.1, 0.1, 10)?,
+            batch_size: register(
+                &registry,
+                buckets("batch_size", "Records per inference batch.", exponential_buckets(1.0, 2.0, 11)?)?,
             )?,
-            consumer_lag: {
-                let g = IntGaugeVec::new(
-                    Opts::new(
-                        "consumer_lag",
-                        "Records in the partition not yet committed by this group (librdkafka statistics).",
+            inference_duration: register(
+                &registry,
+                buckets(
+                    "inference_duration_seconds",
+                    "Time to decode and categorize one batch.",
+                    exponential_buckets(0.0001, 2.0, 16)?,
+                )?,
+            )?,
+            end_to_end_latency: register(
+                &registry,
+                buckets(
+                    "end_to_end_latency_seconds",
+                    "From the input record's timestamp to its output acknowledged by the broker.",
+                    exponential_buckets(0.001, 2.0, 18)?,
+                )?,
+            )?,
+            confidence: register(
+                &registry,
+                buckets("prediction_confidence", "Probability of the chosen category.", linear_buckets(0.1, 0.1, 10)?)?,
+            )?,
+            consumer_lag: register(
+                &registry,
+                IntGaugeVec::new(
+                    opts("consumer_lag", "Records in the partition not yet committed by this group (librdkafka statistics)."),
+                    &["topic", "partition"],
+                )?,
+            )?,
+            consumer_lag_seconds: register(
+                &registry,
+                GaugeVec::new(
+                    opts(
+                        "consumer_lag_seconds",
+                        "While a partition has lag: age of the newest record the worker has taken from it; 0 when caught up.",
                     ),
                     &["topic", "partition"],
-                )?;
-                registry.register(Box::new(g.clone()))?;
-                g
-            },
-            consumer_lag_seconds: {
-                let g = GaugeVec::new(Opts::new("consumer_lag_seconds", "While a partition has lag: age of the newest record the worker has taken from it; 0 when caught up."), &["topic", "partition"])?;
-                registry.register(Box::new(g.clone()))?;
-                g
-            },
-            assigned_partitions: gauge("assigned_partitions", "Input partitions assigned to this instance.")?,
-            ready: gauge("ready", "1 when the model is loaded and the consumer has joined its group.")?,
-            model_info: {
-                let g = IntGaugeVec::new(
-                    Opts::new("model_info", "The loaded model (value is always 1)."),
+                )?,
+            )?,
+            assigned_partitions: register(
+                &registry,
+                IntGauge::with_opts(opts("assigned_partitions", "Input partitions assigned to this instance."))?,
+            )?,
+            ready: register(
+                &registry,
+                IntGauge::with_opts(opts("ready", "1 when the model is loaded and the consumer has joined its group."))?,
+            )?,
+            model_info: register(
+                &registry,
+                IntGaugeVec::new(
+                    opts("model_info", "The loaded model (value is always 1)."),
                     &["name", "version", "input_kind"],
-                )?;
-                registry.register(Box::new(g.clone()))?;
-                g
-            },
-            kafka_errors: counter("kafka_errors_total", "Errors reported by the Kafka client, by kind.", &["kind"])?,
-            publish_retries: {
-                let c = IntCounter::new("publish_retries_total", "Failed publish attempts that were retried.")?;
-                registry.register(Box::new(c.clone()))?;
-                c
-            },
+                )?,
+            )?,
+            kafka_errors: register(
+                &registry,
+                IntCounterVec::new(opts("kafka_errors_total", "Errors reported by the Kafka client, by kind."), &["kind"])?,
+            )?,
+            publish_retries: register(
+                &registry,
+                IntCounter::with_opts(opts("publish_retries_total", "Failed publish attempts that were retried."))?,
+            )?,
             registry,
         };
         #[cfg(target_os = "linux")]
@@ -133,4 +152,9 @@ impl Metrics {
         }
         buffer
     }
+}
+
+fn register<M: Collector + Clone + 'static>(registry: &Registry, metric: M) -> prometheus::Result<M> {
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
 }
