@@ -213,9 +213,9 @@ async fn a_worker_killed_mid_stream_and_restarted_loses_no_record() {
     assert!(before_restart < total, "the kill must land mid-stream ({before_restart} of {total} done)");
 
     let _second = Worker::start(&topics, TEXT_MODEL, &env);
-    let outputs = consume(&topics.output, total + before_restart, Duration::from_secs(90));
-    let products: HashSet<String> =
-        outputs.iter().map(|m| json(m)["product_id"].as_str().unwrap().to_owned()).collect();
+    let outputs =
+        consume_until(&topics.output, Duration::from_secs(90), |messages| distinct_products(messages).len() >= total);
+    let products = distinct_products(&outputs);
     let missing: Vec<usize> = (0..total).filter(|i| !products.contains(&format!("P{i}"))).collect();
     assert!(missing.is_empty(), "lost {} records, e.g. {:?}", missing.len(), &missing[..missing.len().min(10)]);
     // Duplicates are allowed (at-least-once) and carry the same event_id.
@@ -226,6 +226,42 @@ async fn a_worker_killed_mid_stream_and_restarted_loses_no_record() {
         let product = e["product_id"].as_str().unwrap().to_owned();
         assert_eq!(ids.entry(product).or_insert_with(|| id.clone()), &id, "a reprocessed record keeps its event_id");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_workers_in_one_group_share_the_partitions_and_a_rebalance_loses_nothing() {
+    let topics = Topics::new("scale");
+    topics.create_input(4).await;
+    let total = 3000;
+    let inputs: Vec<Input> = (0..total)
+        .map(|i| Input::json(&format!("k{i}"), json!({"product_id": format!("P{i}"), "name": "Monitor LED 24 LG"})))
+        .collect();
+    produce(&topics.input, &inputs).await;
+    let env = [("BATCH_SIZE", "4"), ("MAX_IN_FLIGHT", "8")];
+    let mut first = Worker::start(&topics, TEXT_MODEL, &env);
+    wait_for(|| first.metric("categorizer_records_categorized_total", &[]) >= 100.0);
+    // The second member joins mid-stream: the group rebalances under load.
+    let mut second = Worker::start(&topics, TEXT_MODEL, &env);
+    wait_for(|| second.metric("categorizer_assigned_partitions", &[]) >= 1.0);
+
+    let outputs =
+        consume_until(&topics.output, Duration::from_secs(120), |messages| distinct_products(messages).len() >= total);
+    assert_eq!(distinct_products(&outputs).len(), total, "every record categorized at least once");
+    let (a, b) = (
+        first.metric("categorizer_records_consumed_total", &[]),
+        second.metric("categorizer_records_consumed_total", &[]),
+    );
+    assert!(a > 0.0 && b > 0.0, "both members did work: {a} and {b}");
+    assert_eq!(
+        first.metric("categorizer_assigned_partitions", &[]) + second.metric("categorizer_assigned_partitions", &[]),
+        4.0,
+        "the four partitions are split between the two members"
+    );
+    for worker in [&mut first, &mut second] {
+        worker.signal("TERM");
+        assert!(worker.wait_exit(Duration::from_secs(20)).success(), "{}", worker.log_text());
+    }
+    assert_eq!(committed(&topics.group, &topics.input, 4), end_offsets(&topics.input, 4));
 }
 
 #[test]
@@ -244,6 +280,10 @@ fn a_broken_model_is_refused_at_start_up_with_a_clear_message() {
         assert!(!output.status.success(), "{model}");
         assert!(stderr.contains(expected), "{model}: {stderr}");
     }
+}
+
+fn distinct_products(messages: &[rdkafka::message::OwnedMessage]) -> HashSet<String> {
+    messages.iter().map(|m| json(m)["product_id"].as_str().unwrap_or_default().to_owned()).collect()
 }
 
 /// Polls `condition` for up to 30 s.

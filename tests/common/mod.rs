@@ -266,6 +266,15 @@ pub async fn produce(topic: &str, inputs: &[Input]) -> Vec<(i32, i64)> {
 /// Reads `topic` from the beginning until `count` records arrived or
 /// `timeout` passed.
 pub fn consume(topic: &str, count: usize, timeout: Duration) -> Vec<OwnedMessage> {
+    consume_until(topic, timeout, |messages| messages.len() >= count)
+}
+
+/// Reads `topic` from the beginning until `done` says so or `timeout` passed.
+pub fn consume_until(
+    topic: &str,
+    timeout: Duration,
+    mut done: impl FnMut(&[OwnedMessage]) -> bool,
+) -> Vec<OwnedMessage> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .set("group.id", unique("reader"))
@@ -276,7 +285,7 @@ pub fn consume(topic: &str, count: usize, timeout: Duration) -> Vec<OwnedMessage
     consumer.subscribe(&[topic]).expect("subscribe");
     let deadline = Instant::now() + timeout;
     let mut messages = Vec::new();
-    while messages.len() < count && Instant::now() < deadline {
+    while !done(&messages) && Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => messages.push(m.detach()),
             Some(Err(e)) => eprintln!("consume {topic}: {e}"),
