@@ -59,13 +59,17 @@ impl Topics {
 
     /// Creates the input topic with `partitions` (the worker creates the rest).
     pub async fn create_input(&self, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> =
-            ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
-        let topic = NewTopic::new(&self.input, partitions, TopicReplication::Fixed(1));
-        let results = admin.create_topics([&topic], &AdminOptions::new()).await.expect("create topic");
-        for r in results {
-            r.expect("topic created");
-        }
+        create_topic(&self.input, partitions).await;
+    }
+}
+
+pub async fn create_topic(name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let results = admin.create_topics([&topic], &AdminOptions::new()).await.expect("create topic");
+    for r in results {
+        r.expect("topic created");
     }
 }
 
