@@ -895,6 +895,12 @@ def _typo(rng: random.Random, s: str) -> str:
     return " ".join(words)
 
 
+def add_typo(rng: random.Random, s: str) -> str:
+    """One typo like the generator's own (drop, swap, double or wrong key, in a word of 5+
+    letters; unchanged if there is none). ml/train.py uses it for a typo-stressed validation."""
+    return _typo(rng, s)
+
+
 _UNIT = re.compile(r"(\d)\s?(kg|KG|Kg|mm2|mm|cm|m|L|l|ml|W|V|A|Ah|VA|GB|TB|MHz|cv|pol|K)\b")
 
 

@@ -33,6 +33,14 @@ def features_session():
 
 
 @pytest.fixture(scope="session")
+def text_pipeline(text_data):
+    """The shipped text model's scikit-learn pipeline, refitted (training is deterministic)."""
+    import onnx
+    props = {p.key: p.value for p in onnx.load(TEXT_MODEL_PATH).metadata_props}
+    return train.fit_text_variant(props["training_variant"], text_data)
+
+
+@pytest.fixture(scope="session")
 def text_test_proba(text_session, text_data):
     return train.ort_text_proba(text_session, text_data.texts["test"])
 

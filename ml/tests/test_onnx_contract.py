@@ -91,3 +91,10 @@ def test_ort_sees_the_metadata(text_session, features_session):
 def test_model_files_are_small():
     assert TEXT_MODEL_PATH.stat().st_size < 5_000_000
     assert FEATURES_MODEL_PATH.stat().st_size < 100_000
+
+
+def test_text_graph_has_no_dense_tfidf_row():
+    """The text model is a lookup graph (ml/text_graph.py): no op over a [N, vocabulary] row."""
+    ops = {n.op_type for n in onnx.load(TEXT_MODEL_PATH).graph.node}
+    assert ops.isdisjoint({"TfIdfVectorizer", "LinearClassifier", "MatMul", "Normalizer"}), ops
+
