@@ -18,7 +18,7 @@ use product_categorizer::app::{Categorizer, Settings, SourceRecord};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
-const RECORDS: usize = 50_000;
+const RECORDS: usize = 200_000;
 
 fn events(n: usize) -> Vec<Vec<u8>> {
     let products = real_products();
@@ -83,7 +83,7 @@ async fn end_to_end() {
         delivery.await.expect("delivery").map_err(|(e, _)| e).expect("produce");
     }
     let started = Instant::now();
-    let worker = Worker::start(&topics, TEXT_MODEL, &[("RUST_LOG", "warn"), ("TOPIC_PARTITIONS", "6")]);
+    let worker = Worker::start(&topics, TEXT_MODEL, &[("RUST_LOG", "info,ort=warn"), ("TOPIC_PARTITIONS", "6")]);
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let done: i64 = try_end_offsets(&topics.output, 6).map(|ends| ends.values().sum()).unwrap_or(0);

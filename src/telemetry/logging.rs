@@ -56,7 +56,7 @@ pub fn init(format: LogFormat, default_filter: &str) -> TelemetryGuard {
     let spans = provider.as_ref().map(|p| {
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer("product-categorizer"))
-            .with_filter(Targets::new().with_target("product_categorizer", tracing::Level::INFO))
+            .with_filter(Targets::new().with_target("product_categorizer", tracing::Level::DEBUG))
     });
     tracing_subscriber::registry().with(logs).with(spans).init();
     if let Some(error) = setup_error {

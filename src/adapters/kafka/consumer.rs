@@ -11,7 +11,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::Span;
+use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::context::WorkerContext;
@@ -301,8 +301,8 @@ async fn deliver(
     counted: Counted,
     _process_span: Span,
 ) -> anyhow::Result<Done> {
-    if let Some((message, _send_span)) = &send {
-        publisher.deliver(message).await.with_context(|| {
+    if let Some((message, send_span)) = &send {
+        publisher.deliver(message).instrument(send_span.clone()).await.with_context(|| {
             format!("cannot publish the output of partition {} offset {}", position.partition, position.offset)
         })?;
     }
