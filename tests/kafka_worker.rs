@@ -203,8 +203,8 @@ async fn a_worker_killed_mid_stream_and_restarted_loses_no_record() {
         })
         .collect();
     produce(&topics.input, &inputs).await;
-    // Small batches and a slow commit interval make the kill land mid-stream with uncommitted work.
-    let env = [("BATCH_SIZE", "8"), ("KAFKA_AUTO_COMMIT_INTERVAL_MS", "2000")];
+    // Small batches, little in flight and a slow commit interval make the kill land mid-stream with uncommitted work.
+    let env = [("BATCH_SIZE", "8"), ("MAX_IN_FLIGHT", "8"), ("KAFKA_AUTO_COMMIT_INTERVAL_MS", "2000")];
     let mut first = Worker::start(&topics, TEXT_MODEL, &env);
     wait_for(|| first.metric("categorizer_records_categorized_total", &[]) >= 200.0);
     first.signal("KILL");

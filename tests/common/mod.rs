@@ -16,7 +16,6 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 pub const TEXT_MODEL: &str = "model/product_category.onnx";
@@ -245,23 +244,30 @@ impl Input {
 /// Produces the records, in order; returns (partition, offset) of each.
 pub async fn produce(topic: &str, inputs: &[Input]) -> Vec<(i32, i64)> {
     let producer = producer();
-    let mut positions = Vec::new();
-    for input in inputs {
-        let mut headers = OwnedHeaders::new();
-        for (k, v) in &input.headers {
-            headers = headers.insert(Header { key: k, value: Some(v) });
-        }
-        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
-        if let Some(k) = &input.key {
-            record = record.key(k);
-        }
-        if let Some(v) = &input.value {
-            record = record.payload(v);
-        }
-        if let Some(p) = input.partition {
-            record = record.partition(p);
-        }
-        let delivery = producer.send(record, Timeout::After(Duration::from_secs(30))).await.expect("produce");
+    // Enqueue all, then wait for every acknowledgement.
+    let deliveries: Vec<_> = inputs
+        .iter()
+        .map(|input| {
+            let mut headers = OwnedHeaders::new();
+            for (k, v) in &input.headers {
+                headers = headers.insert(Header { key: k, value: Some(v) });
+            }
+            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
+            if let Some(k) = &input.key {
+                record = record.key(k);
+            }
+            if let Some(v) = &input.value {
+                record = record.payload(v);
+            }
+            if let Some(p) = input.partition {
+                record = record.partition(p);
+            }
+            producer.send_result(record).map_err(|(e, _)| e).expect("enqueue")
+        })
+        .collect();
+    let mut positions = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        let delivery = delivery.await.expect("delivery").map_err(|(e, _)| e).expect("produce");
         positions.push((delivery.partition, delivery.offset));
     }
     positions
