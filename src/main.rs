@@ -3,8 +3,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
-use rdkafka::consumer::StreamConsumer;
-use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 use product_categorizer::adapters::http;
@@ -85,25 +83,8 @@ async fn run_worker(config: WorkerConfig) -> anyhow::Result<()> {
         ensure_topics(kafka).await?;
     }
     let context = || WorkerContext::new(metrics.clone(), health.clone(), kafka.input_topic.clone());
-    let consumer: StreamConsumer<WorkerContext> = kafka
-        .client_config(&[
-            ("group.id", &kafka.group_id),
-            ("enable.auto.commit", "true"),
-            ("enable.auto.offset.store", "false"),
-            ("auto.offset.reset", "earliest"),
-            ("statistics.interval.ms", "5000"),
-        ])
-        .create_with_context(context())
-        .context("cannot create the Kafka consumer")?;
-    let producer: FutureProducer<WorkerContext> = kafka
-        .client_config(&[
-            ("enable.idempotence", "true"),
-            ("linger.ms", "5"),
-            ("compression.type", "lz4"),
-            ("message.timeout.ms", "30000"),
-        ])
-        .create_with_context(context())
-        .context("cannot create the Kafka producer")?;
+    let consumer = kafka.consumer(context())?;
+    let producer = kafka.producer(context())?;
     let publisher = Publisher::new(
         producer,
         kafka.output_topic.clone(),

@@ -1,4 +1,9 @@
+use anyhow::Context as _;
+use rdkafka::consumer::StreamConsumer;
+use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
+
+use super::context::WorkerContext;
 
 /// Kafka settings with their own flags; every other librdkafka property comes
 /// from `KAFKA_<NAME>` variables or `--kafka-property name=value`.
@@ -69,9 +74,38 @@ impl KafkaConfig {
         properties
     }
 
+    /// The consumer. Offsets are stored by the loop, only behind acknowledged
+    /// outputs, and committed by librdkafka on its interval, on rebalance and
+    /// on close.
+    pub fn consumer(&self, context: WorkerContext) -> anyhow::Result<StreamConsumer<WorkerContext>> {
+        self.client_config(&[
+            ("group.id", &self.group_id),
+            ("enable.auto.commit", "true"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("statistics.interval.ms", "5000"),
+        ])
+        .create_with_context(context)
+        .context("cannot create the Kafka consumer")
+    }
+
+    /// The producer: idempotent, so librdkafka's own retries neither duplicate
+    /// nor reorder; a delivery that still fails surfaces within 30 s and the
+    /// publisher retries it.
+    pub fn producer(&self, context: WorkerContext) -> anyhow::Result<FutureProducer<WorkerContext>> {
+        self.client_config(&[
+            ("enable.idempotence", "true"),
+            ("linger.ms", "5"),
+            ("compression.type", "lz4"),
+            ("message.timeout.ms", "30000"),
+        ])
+        .create_with_context(context)
+        .context("cannot create the Kafka producer")
+    }
+
     /// A client config with the brokers, the worker's `defaults` and then the
     /// user's passthrough properties, which override the defaults.
-    pub fn client_config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+    pub(super) fn client_config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers);
         for (name, value) in defaults {

@@ -48,10 +48,6 @@ impl WorkerContext {
             self.group().last_taken_ms.insert(partition, ts);
         }
     }
-
-    fn partition_label(partition: i32) -> String {
-        partition.to_string()
-    }
 }
 
 impl ClientContext for WorkerContext {
@@ -66,7 +62,7 @@ impl ClientContext for WorkerContext {
             if *partition < 0 || !group.assigned.contains(partition) || stats.consumer_lag < 0 {
                 continue;
             }
-            let labels = [self.input_topic.as_str(), &Self::partition_label(*partition)];
+            let labels = [self.input_topic.as_str(), &partition.to_string()];
             self.metrics.consumer_lag.with_label_values(&labels).set(stats.consumer_lag);
             let behind_seconds = match group.last_taken_ms.get(partition) {
                 Some(ts) if stats.consumer_lag > 0 => (now_ms - ts).max(0) as f64 / 1000.0,
@@ -92,7 +88,7 @@ impl ConsumerContext for WorkerContext {
                 group.assigned.remove(&partition);
                 group.revoked.push(partition);
                 group.last_taken_ms.remove(&partition);
-                let labels = [self.input_topic.as_str(), &Self::partition_label(partition)];
+                let labels = [self.input_topic.as_str(), &partition.to_string()];
                 let _ = self.metrics.consumer_lag.remove_label_values(&labels);
                 let _ = self.metrics.consumer_lag_seconds.remove_label_values(&labels);
             }
