@@ -15,8 +15,11 @@ pub(crate) fn decode(
     let event = parse_object(value)?;
     let event_id = optional_str(&event, "event_id")?.map(str::to_owned);
     let id = product_id(&event, key)?;
+    // The text fields are type-checked for every model: a wrong type is a
+    // producer bug worth reporting even when this model does not read them.
+    let text_fields = text_fields(&event)?;
     let input = match input {
-        InputKind::Text => ModelInput::Text(text(&event, max_text_chars)?),
+        InputKind::Text => ModelInput::Text(text(text_fields, max_text_chars)?),
         InputKind::Features { width } => ModelInput::Features(features(&event, width)?),
     };
     Ok(Product { id, event_id, input })
@@ -78,8 +81,11 @@ fn product_id(event: &Map<String, Value>, key: Option<&[u8]>) -> Result<ProductI
     ProductId::parse(key).ok_or_else(|| missing("the event has no product_id and the record key is blank"))
 }
 
-fn text(event: &Map<String, Value>, max_chars: usize) -> Result<String, Rejection> {
-    let parts = [optional_str(event, "name")?, optional_str(event, "brand")?, optional_str(event, "description")?];
+fn text_fields(event: &Map<String, Value>) -> Result<[Option<&str>; 3], Rejection> {
+    Ok([optional_str(event, "name")?, optional_str(event, "brand")?, optional_str(event, "description")?])
+}
+
+fn text(parts: [Option<&str>; 3], max_chars: usize) -> Result<String, Rejection> {
     let mut text = compose_text(parts);
     if text.is_empty() {
         return Err(Rejection::new(RejectReason::MissingText, "name, brand and description are all missing or empty"));
