@@ -67,3 +67,53 @@ pub fn result_headers(model_name: &str, model_version: &str, trace: &TraceHeader
         .insert(Header { key: "model-version", value: Some(model_version) });
     with_trace(headers, trace)
 }
+
+/// The trace id of a record's `traceparent` header, for logs.
+pub fn trace_id(headers: &OwnedHeaders) -> Option<&str> {
+    let traceparent = headers.iter().find(|h| h.key.eq_ignore_ascii_case("traceparent"))?.value?;
+    std::str::from_utf8(traceparent).ok()?.split('-').nth(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RejectReason;
+
+    fn pairs(headers: &OwnedHeaders) -> Vec<(String, String)> {
+        headers
+            .iter()
+            .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn dead_letters_keep_original_headers_and_continue_the_trace() {
+        let original: HeaderList = vec![
+            ("origin".into(), Some(b"erp".to_vec())),
+            ("traceparent".into(), Some(b"00-aa-bb-01".to_vec())),
+            ("empty".into(), None),
+        ];
+        let rejection = Rejection::new(RejectReason::MissingText, "no text");
+        let info = DeadLetterInfo { rejection: &rejection, topic: "in", partition: 2, offset: 9, failed_at: "t" };
+        let trace = [("traceparent".to_owned(), "00-aa-cc-01".to_owned())];
+        let headers = dead_letter_headers(&original, &info, &trace);
+        let keys: Vec<String> = pairs(&headers).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                "origin",
+                "empty",
+                "dlq.reason",
+                "dlq.error",
+                "dlq.source.topic",
+                "dlq.source.partition",
+                "dlq.source.offset",
+                "dlq.failed_at",
+                "traceparent"
+            ]
+        );
+        assert_eq!(headers.iter().find(|h| h.key == "empty").map(|h| h.value), Some(None), "null values stay null");
+        assert_eq!(trace_id(&headers), Some("aa"));
+        assert_eq!(pairs(&headers)[2], ("dlq.reason".into(), "missing_text".into()));
+    }
+}

@@ -10,7 +10,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
 use super::context::WorkerContext;
-use super::headers::{dead_letter_headers, result_headers, DeadLetterInfo, HeaderList, TraceHeaders};
+use super::headers::{dead_letter_headers, result_headers, trace_id, DeadLetterInfo, HeaderList, TraceHeaders};
 use crate::app::{CategorizedEvent, SourceRecord};
 use crate::domain::{ModelInfo, Rejection};
 use crate::telemetry::Metrics;
@@ -119,7 +119,8 @@ impl Publisher {
             .retry(backoff)
             .notify(|error, wait| {
                 self.metrics.publish_retries.inc();
-                tracing::warn!(%error, topic = %message.topic, retry_in = ?wait, "publish failed; retrying");
+                let trace_id = trace_id(&message.headers).unwrap_or_default();
+                tracing::warn!(%error, topic = %message.topic, trace_id, retry_in = ?wait, "publish failed; retrying");
             })
             .await
             .map(|_| ())
