@@ -58,11 +58,17 @@ impl ClientContext for WorkerContext {
         let group = self.group();
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         for (partition, stats) in &topic.partitions {
-            // -1 is librdkafka's internal "unassigned" partition; a lag of -1 is unknown.
-            if *partition < 0 || !group.assigned.contains(partition) || stats.consumer_lag < 0 {
+            // -1 is librdkafka's internal "unassigned" partition.
+            if *partition < 0 || !group.assigned.contains(partition) {
                 continue;
             }
             let labels = [self.input_topic.as_str(), &partition.to_string()];
+            // A lag of -1 is unknown (no committed offset or high watermark yet): no sample.
+            if stats.consumer_lag < 0 {
+                let _ = self.metrics.consumer_lag.remove_label_values(&labels);
+                let _ = self.metrics.consumer_lag_seconds.remove_label_values(&labels);
+                continue;
+            }
             self.metrics.consumer_lag.with_label_values(&labels).set(stats.consumer_lag);
             let behind_seconds = match group.last_taken_ms.get(partition) {
                 Some(ts) if stats.consumer_lag > 0 => (now_ms - ts).max(0) as f64 / 1000.0,
