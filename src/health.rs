@@ -13,8 +13,8 @@ impl Health {
         self.model_loaded.store(true, Ordering::Relaxed);
     }
 
-    pub fn set_group_joined(&self, joined: bool) {
-        self.group_joined.store(joined, Ordering::Relaxed);
+    pub fn set_group_joined(&self) {
+        self.group_joined.store(true, Ordering::Relaxed);
     }
 
     /// Ready to take work: the model is loaded and the consumer is in its group.

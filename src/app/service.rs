@@ -45,10 +45,6 @@ impl<P: Predictor> Categorizer<P> {
         &self.model
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// Decides the outcome of each record, in order, predicting all valid
     /// records of the batch in one model call.
     pub fn categorize(&self, records: &[SourceRecord], now: OffsetDateTime) -> Vec<Outcome> {

@@ -109,7 +109,7 @@ impl ConsumerContext for WorkerContext {
                 let mut group = self.group();
                 group.assigned.extend(partitions.elements_for_topic(&self.input_topic).iter().map(|e| e.partition()));
                 self.metrics.assigned_partitions.set(group.assigned.len() as i64);
-                self.health.set_group_joined(true);
+                self.health.set_group_joined();
                 let mut assigned: Vec<i32> = group.assigned.iter().copied().collect();
                 assigned.sort_unstable();
                 tracing::info!(partitions = ?assigned, "partitions assigned");

@@ -30,6 +30,11 @@ pub fn process(record: &SourceRecord, headers: &HeaderList, group: &str) -> Span
         trace_id = tracing::field::Empty,
         span_id = tracing::field::Empty,
     );
+    // Disabled (no export, logs above debug): skip the header parsing, the
+    // output's trace headers pass through on their own.
+    if span.is_disabled() {
+        return span;
+    }
     let parent = extract(headers);
     // Fails only when no OpenTelemetry layer is installed: the logs then carry
     // the producer's trace id, if any.
