@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::adapters::kafka::{KafkaConfig, LoopConfig};
+use crate::adapters::kafka::KafkaConfig;
 use crate::adapters::onnx::ModelConfig;
+use crate::app::PipelineConfig;
 use crate::telemetry::logging::LogFormat;
 
 #[derive(Debug, Parser)]
@@ -52,7 +53,7 @@ pub struct WorkerConfig {
     pub model: ModelConfig,
 
     #[command(flatten)]
-    pub batching: LoopConfig,
+    pub pipeline: PipelineConfig,
 
     /// Address of the HTTP server (/metrics, /healthz, /readyz).
     #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]

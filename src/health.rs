@@ -2,10 +2,23 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Health {
     model_loaded: AtomicBool,
+    model_available: AtomicBool,
     group_joined: AtomicBool,
+    fatal: AtomicBool,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            model_loaded: AtomicBool::new(false),
+            model_available: AtomicBool::new(true),
+            group_joined: AtomicBool::new(false),
+            fatal: AtomicBool::new(false),
+        }
+    }
 }
 
 impl Health {
@@ -13,12 +26,41 @@ impl Health {
         self.model_loaded.store(true, Ordering::Relaxed);
     }
 
-    pub fn set_group_joined(&self) {
-        self.group_joined.store(true, Ordering::Relaxed);
+    /// False while the model fails on every input.
+    pub fn set_model_available(&self, available: bool) {
+        self.model_available.store(available, Ordering::Relaxed);
     }
 
-    /// Ready to take work: the model is loaded and the consumer is in its group.
+    pub fn set_group_joined(&self, joined: bool) {
+        self.group_joined.store(joined, Ordering::Relaxed);
+    }
+
+    /// For good: the worker is stopping because of an error.
+    pub fn set_fatal(&self) {
+        self.fatal.store(true, Ordering::Relaxed);
+    }
+
+    /// Ready to take work: the model is loaded and answering, the consumer is
+    /// in its group, and nothing fatal happened.
     pub fn is_ready(&self) -> bool {
-        self.model_loaded.load(Ordering::Relaxed) && self.group_joined.load(Ordering::Relaxed)
+        self.model_loaded.load(Ordering::Relaxed)
+            && self.model_available.load(Ordering::Relaxed)
+            && self.group_joined.load(Ordering::Relaxed)
+            && !self.fatal.load(Ordering::Relaxed)
+    }
+
+    /// Why not ready, for `/readyz`.
+    pub fn reason(&self) -> &'static str {
+        if self.fatal.load(Ordering::Relaxed) {
+            "stopping after a fatal error (see the log)"
+        } else if !self.model_loaded.load(Ordering::Relaxed) {
+            "model not loaded yet"
+        } else if !self.model_available.load(Ordering::Relaxed) {
+            "the model fails on every input; retrying"
+        } else if !self.group_joined.load(Ordering::Relaxed) {
+            "consumer not in its group yet"
+        } else {
+            "ready"
+        }
     }
 }

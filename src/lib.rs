@@ -4,6 +4,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod application;
 pub mod cli;
 pub mod config;
 pub mod domain;

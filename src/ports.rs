@@ -1,5 +1,10 @@
-//! What the app service needs from the outside world.
+//! What the app needs from the outside world: a model, a source of records
+//! and a sink for outcomes. Adapters implement them for ONNX and Kafka; the
+//! in-memory broker implements the source and sink for tests.
 
+use std::future::Future;
+
+use crate::app::{Outcome, SourceRecord};
 use crate::domain::{ModelInput, Prediction};
 
 /// Categorizes a batch of products in one call: batching is what makes model
@@ -12,3 +17,97 @@ pub trait Predictor: Send + Sync {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct PredictError(pub String);
+
+/// A change of the partitions this instance owns. The source does not act on
+/// it until the pipeline confirms it: the pipeline first finishes with
+/// revoked partitions, so their offsets can still be committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rebalance {
+    Assigned(Vec<i32>),
+    /// `lost`: the partitions may already be another member's (the session
+    /// expired); nothing of theirs can be committed any more.
+    Revoked {
+        partitions: Vec<i32>,
+        lost: bool,
+    },
+}
+
+/// A record as the source hands it over.
+pub struct Received<M> {
+    pub record: SourceRecord,
+    /// What only the transport needs (headers, timestamp).
+    pub meta: M,
+    /// The record's trace span; it ends when the record's outcome is final.
+    pub span: tracing::Span,
+}
+
+pub enum SourceEvent<M> {
+    /// A record of an owned partition, in offset order within its partition.
+    Record(Received<M>),
+    Rebalance(Rebalance),
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    /// Worth logging; the source recovers by itself (broker down, rejoin).
+    #[error("{0}")]
+    Transient(String),
+    /// The source cannot go on without an operator (authorization, fenced).
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// Records in, positions out.
+pub trait RecordSource: Send {
+    type Meta: Send + Unpin + 'static;
+
+    /// The next record or rebalance. Cancel-safe: nothing is lost when the
+    /// future is dropped before it completes.
+    fn next(&mut self) -> impl Future<Output = Result<SourceEvent<Self::Meta>, SourceError>> + Send;
+
+    /// The pipeline is done with a rebalance event: the source may now hand
+    /// revoked partitions over, or start fetching assigned ones.
+    fn confirm(&mut self, rebalance: &Rebalance) -> Result<(), SourceError>;
+
+    /// Stops fetching these partitions (back-pressure); `next` keeps serving
+    /// rebalances.
+    fn pause(&mut self, partitions: &[i32]) -> Result<(), SourceError>;
+
+    fn resume(&mut self, partitions: &[i32]) -> Result<(), SourceError>;
+
+    /// Every record before `offset` in `partition` is done: the position to
+    /// restart from. The source commits stored positions on its own schedule.
+    fn store(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError>;
+
+    /// Commits these positions now (revoke, shutdown), waiting at most what
+    /// the source allows itself.
+    fn commit(&mut self, positions: &[(i32, i64)]) -> impl Future<Output = Result<(), SourceError>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkError {
+    /// The sink's queue is full; the same output may be sent again once
+    /// earlier deliveries finish.
+    #[error("the output queue is full")]
+    QueueFull,
+    /// The output is larger than the broker accepts.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Nothing sent now can succeed without an operator: not authorized, no
+    /// such topic, a fenced or failed producer.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// Outcomes out. Outputs of one input partition are delivered in the order
+/// they are sent; a delivery that fails is not retried by the pipeline
+/// (retrying after later outputs would reorder them), so the sink itself
+/// retries whatever can still succeed.
+pub trait OutputSink: Send {
+    type Meta: Send + Unpin + 'static;
+    type Delivery: Future<Output = Result<(), SinkError>> + Send + Unpin + 'static;
+
+    /// Enqueues the outcome of `record` (never `Outcome::Skipped`). A dead
+    /// letter never fails with `TooLarge`: the sink truncates it.
+    fn send(&mut self, received: &Received<Self::Meta>, outcome: &Outcome) -> Result<Self::Delivery, SinkError>;
+}

@@ -3,9 +3,11 @@
 
 mod decode;
 mod event;
+mod pipeline;
 mod record;
 mod service;
 
 pub use event::CategorizedEvent;
+pub use pipeline::{Pipeline, PipelineConfig, PipelineError};
 pub use record::SourceRecord;
-pub use service::{format_timestamp, Categorizer, Outcome, Settings};
+pub use service::{format_timestamp, Categorizer, ModelUnavailable, Outcome, Settings};

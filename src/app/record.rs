@@ -8,3 +8,9 @@ pub struct SourceRecord {
     /// `None` is a tombstone.
     pub value: Option<Vec<u8>>,
 }
+
+impl AsRef<SourceRecord> for SourceRecord {
+    fn as_ref(&self) -> &SourceRecord {
+        self
+    }
+}

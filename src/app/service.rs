@@ -4,8 +4,8 @@ use uuid::Uuid;
 use super::decode::decode;
 use super::event::{round_probability, CategorizedEvent, CategoryRef, ModelRef, Probabilities, SourceRef};
 use super::record::SourceRecord;
-use crate::domain::{ModelInfo, ModelInput, Prediction, Product, RejectReason, Rejection};
-use crate::ports::Predictor;
+use crate::domain::{InputKind, ModelInfo, ModelInput, Prediction, Product, RejectReason, Rejection};
+use crate::ports::{PredictError, Predictor};
 
 /// What happens to one consumed record. Every record ends as exactly one.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +30,13 @@ const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_0d2e_5a7b_4c89_9e3f_1d2a
 /// How many times one record is tried alone after its batch failed.
 const SINGLE_RECORD_ATTEMPTS: usize = 2;
 
+/// The model failed on every record of a batch and on a known-good probe
+/// input too: the model, not the records, is at fault. Nothing of the batch
+/// may be dead-lettered; the caller retries it later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the model is failing on every input, a known-good probe included: {0}")]
+pub struct ModelUnavailable(pub String);
+
 pub struct Categorizer<P> {
     predictor: P,
     model: ModelInfo,
@@ -47,68 +54,79 @@ impl<P: Predictor> Categorizer<P> {
 
     /// Decides the outcome of each record, in order, predicting all valid
     /// records of the batch in one model call.
-    pub fn categorize(&self, records: &[SourceRecord], now: OffsetDateTime) -> Vec<Outcome> {
+    pub fn categorize<R: AsRef<SourceRecord>>(
+        &self,
+        records: &[R],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Outcome>, ModelUnavailable> {
         let decoded: Vec<Option<Result<Product, Rejection>>> = records
             .iter()
             .map(|r| {
+                let r = r.as_ref();
                 r.value
                     .as_deref()
                     .map(|value| decode(value, r.key.as_deref(), self.model.input, self.settings.max_text_chars))
             })
             .collect();
         let products: Vec<&Product> = decoded.iter().flatten().filter_map(|d| d.as_ref().ok()).collect();
-        let mut predictions = self.predict(&products).into_iter();
+        let mut predictions = self.predict(&products)?.into_iter();
         let categorized_at = format_timestamp(now);
 
-        records
+        Ok(records
             .iter()
             .zip(decoded)
             .map(|(record, decoded)| match decoded {
                 None => Outcome::Skipped,
                 Some(Err(rejection)) => Outcome::DeadLetter(rejection),
                 Some(Ok(product)) => match predictions.next() {
-                    Some(Ok(prediction)) => {
-                        Outcome::Categorized(Box::new(self.event(record, &product, &prediction, &categorized_at)))
-                    }
+                    Some(Ok(prediction)) => Outcome::Categorized(Box::new(self.event(
+                        record.as_ref(),
+                        &product,
+                        &prediction,
+                        &categorized_at,
+                    ))),
                     Some(Err(rejection)) => Outcome::DeadLetter(rejection),
                     None => {
                         Outcome::DeadLetter(Rejection::new(RejectReason::ModelError, "no prediction for this record"))
                     }
                 },
             })
-            .collect()
+            .collect())
     }
 
     /// One result per product. A failed batch is retried record by record,
-    /// so one poisonous record cannot dead-letter its neighbours.
-    fn predict(&self, products: &[&Product]) -> Vec<Result<Prediction, Rejection>> {
+    /// so one poisonous record cannot dead-letter its neighbours; when every
+    /// record fails alone too, a probe tells a broken model from bad records.
+    fn predict(&self, products: &[&Product]) -> Result<Vec<Result<Prediction, Rejection>>, ModelUnavailable> {
         if products.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let inputs: Vec<&ModelInput> = products.iter().map(|p| &p.input).collect();
-        match self.predictor.predict(&inputs) {
+        match self.call(&inputs) {
             Ok(predictions) if predictions.len() == inputs.len() => {
-                predictions.into_iter().map(|p| self.check(p)).collect()
+                return Ok(predictions.into_iter().map(|p| self.check(p)).collect());
             }
-            Ok(predictions) => {
-                tracing::warn!(
-                    expected = inputs.len(),
-                    got = predictions.len(),
-                    "model returned the wrong number of rows; retrying record by record"
-                );
-                inputs.iter().map(|input| self.predict_one(input)).collect()
-            }
+            Ok(predictions) => tracing::warn!(
+                expected = inputs.len(),
+                got = predictions.len(),
+                "model returned the wrong number of rows; retrying record by record"
+            ),
             Err(error) => {
-                tracing::warn!(%error, batch = inputs.len(), "batch inference failed; retrying record by record");
-                inputs.iter().map(|input| self.predict_one(input)).collect()
+                tracing::warn!(%error, batch = inputs.len(), "batch inference failed; retrying record by record")
             }
         }
+        let alone: Vec<Result<Prediction, Rejection>> = inputs.iter().map(|input| self.predict_one(input)).collect();
+        if alone.iter().any(Result::is_ok) {
+            return Ok(alone);
+        }
+        self.probe()?;
+        Ok(alone)
     }
 
     fn predict_one(&self, input: &ModelInput) -> Result<Prediction, Rejection> {
         let mut last_error = String::new();
         for _ in 0..SINGLE_RECORD_ATTEMPTS {
-            match self.predictor.predict(&[input]) {
+            match self.call(&[input]) {
                 Ok(mut rows) if rows.len() == 1 => return self.check(rows.remove(0)),
                 Ok(rows) => last_error = format!("model returned {} rows for one input", rows.len()),
                 Err(error) => last_error = error.to_string(),
@@ -118,6 +136,33 @@ impl<P: Predictor> Categorizer<P> {
             RejectReason::ModelError,
             format!("the model failed on this record after {SINGLE_RECORD_ATTEMPTS} attempts: {last_error}"),
         ))
+    }
+
+    /// A plain input any working model of this kind answers.
+    fn probe(&self) -> Result<(), ModelUnavailable> {
+        let input = match self.model.input {
+            InputKind::Text => ModelInput::Text("produto".to_owned()),
+            InputKind::Features { width } => ModelInput::Features(vec![0.0; width]),
+        };
+        match self.call(&[&input]) {
+            Ok(rows) if rows.len() == 1 && self.check(rows[0].clone()).is_ok() => Ok(()),
+            Ok(rows) => Err(ModelUnavailable(format!("the probe got {rows:?}"))),
+            Err(error) => Err(ModelUnavailable(error.to_string())),
+        }
+    }
+
+    /// A panic inside the model is an error of that call, not of the worker.
+    fn call(&self, inputs: &[&ModelInput]) -> Result<Vec<Prediction>, PredictError> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.predictor.predict(inputs))).unwrap_or_else(
+            |panic| {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(PredictError(format!("the model panicked: {message}")))
+            },
+        )
     }
 
     fn check(&self, prediction: Prediction) -> Result<Prediction, Rejection> {
@@ -198,23 +243,28 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::domain::{Category, InputKind};
-    use crate::ports::PredictError;
+    use crate::domain::Category;
 
     /// Puts all probability on category 0 unless the text says "informatica";
     /// any batch containing "poison" fails, as does a lone "poison" record.
     #[derive(Default)]
     struct FakePredictor {
         calls: AtomicUsize,
+        /// Every call fails, as a model whose runtime broke would.
+        broken: std::sync::atomic::AtomicBool,
     }
 
     impl Predictor for FakePredictor {
         fn predict(&self, inputs: &[&ModelInput]) -> Result<Vec<Prediction>, PredictError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.broken.load(Ordering::SeqCst) {
+                return Err(PredictError("session is gone".into()));
+            }
             inputs
                 .iter()
                 .map(|input| match input {
                     ModelInput::Text(t) if t.contains("poison") => Err(PredictError("poisoned".into())),
+                    ModelInput::Text(t) if t.contains("panic") => panic!("bad tensor"),
                     ModelInput::Text(t) if t.contains("informatica") => Ok(vec![0.3, 0.7]),
                     ModelInput::Text(t) if t.contains("nan") => Ok(vec![f32::NAN, 0.5]),
                     _ => Ok(vec![0.95, 0.05]),
@@ -261,7 +311,7 @@ mod tests {
             record(2, Some("not json")),
             record(3, Some(r#"{"name":"mouse informatica"}"#)),
         ];
-        let outcomes = c.categorize(&records, now());
+        let outcomes = c.categorize(&records, now()).unwrap();
         assert_eq!(outcomes.len(), 4);
         let Outcome::Categorized(first) = &outcomes[0] else { panic!("{:?}", outcomes[0]) };
         assert_eq!(first.product_id, "P1");
@@ -288,7 +338,7 @@ mod tests {
             record(1, Some(r#"{"name":"poison"}"#)),
             record(2, Some(r#"{"name":"nan"}"#)),
         ];
-        let outcomes = c.categorize(&records, now());
+        let outcomes = c.categorize(&records, now()).unwrap();
         assert!(matches!(outcomes[0], Outcome::Categorized(_)));
         assert!(
             matches!(&outcomes[1], Outcome::DeadLetter(r) if r.reason == RejectReason::ModelError && r.detail.contains("poisoned"))
@@ -299,10 +349,32 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_of_only_bad_records_is_dead_lettered_when_the_probe_succeeds() {
+        let c = categorizer();
+        let records = [record(0, Some(r#"{"name":"poison"}"#)), record(1, Some(r#"{"name":"panic"}"#))];
+        let outcomes = c.categorize(&records, now()).expect("the model works: the records are bad");
+        assert!(matches!(&outcomes[0], Outcome::DeadLetter(r) if r.reason == RejectReason::ModelError));
+        assert!(
+            matches!(&outcomes[1], Outcome::DeadLetter(r) if r.reason == RejectReason::ModelError && r.detail.contains("panicked: bad tensor"))
+        );
+    }
+
+    #[test]
+    fn a_model_failing_on_everything_is_unavailable_not_a_dead_letter() {
+        let c = categorizer();
+        c.predictor.broken.store(true, Ordering::SeqCst);
+        let records = [record(0, Some(r#"{"name":"pastilha"}"#)), record(1, None), record(2, Some("not json"))];
+        let error = c.categorize(&records, now()).expect_err("no outcome may be decided");
+        assert!(error.to_string().contains("session is gone"), "{error}");
+        c.predictor.broken.store(false, Ordering::SeqCst);
+        assert!(c.categorize(&records, now()).is_ok(), "recovers when the model does");
+    }
+
+    #[test]
     fn event_id_is_deterministic_per_record_and_model_version() {
         let c = categorizer();
         let r = [record(7, Some(r#"{"name":"x"}"#))];
-        let id = |outcomes: Vec<Outcome>| match &outcomes[0] {
+        let id = |outcomes: Result<Vec<Outcome>, ModelUnavailable>| match &outcomes.unwrap()[0] {
             Outcome::Categorized(e) => e.event_id.clone(),
             other => panic!("{other:?}"),
         };
@@ -316,7 +388,7 @@ mod tests {
 
     #[test]
     fn output_json_has_every_field_of_the_contract() {
-        let outcomes = categorizer().categorize(&[record(0, Some(r#"{"product_id":"P","name":"x"}"#))], now());
+        let outcomes = categorizer().categorize(&[record(0, Some(r#"{"product_id":"P","name":"x"}"#))], now()).unwrap();
         let Outcome::Categorized(event) = &outcomes[0] else { panic!() };
         let json = serde_json::to_value(event).unwrap();
         assert_eq!(json["probabilities"], serde_json::json!({"AUTOPECAS": 0.95, "INFORMATICA": 0.05}));

@@ -55,7 +55,7 @@ fn print_batch<P: Predictor>(
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    for (record, outcome) in batch.iter().zip(categorizer.categorize(batch, OffsetDateTime::now_utc())) {
+    for (record, outcome) in batch.iter().zip(categorizer.categorize(batch, OffsetDateTime::now_utc())?) {
         let input = String::from_utf8_lossy(record.value.as_deref().unwrap_or_default());
         match outcome {
             Outcome::Categorized(event) if json => writeln!(out, "{}", serde_json::to_string(&event)?)?,

@@ -10,16 +10,19 @@ pub enum RejectReason {
     MissingText,
     InvalidFeatures,
     ModelError,
+    /// The result is larger than the broker accepts.
+    OutputTooLarge,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 6] = [
+    pub const ALL: [RejectReason; 7] = [
         RejectReason::InvalidJson,
         RejectReason::InvalidField,
         RejectReason::MissingProductId,
         RejectReason::MissingText,
         RejectReason::InvalidFeatures,
         RejectReason::ModelError,
+        RejectReason::OutputTooLarge,
     ];
 
     pub fn code(&self) -> &'static str {
@@ -30,6 +33,7 @@ impl RejectReason {
             RejectReason::MissingText => "missing_text",
             RejectReason::InvalidFeatures => "invalid_features",
             RejectReason::ModelError => "model_error",
+            RejectReason::OutputTooLarge => "output_too_large",
         }
     }
 }

@@ -69,11 +69,9 @@ fn route(state: &State, request: &Request<Incoming>) -> Response<Full<Bytes>> {
         }
         "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n"),
         "/readyz" if state.health.is_ready() => respond(StatusCode::OK, "text/plain", "ready\n"),
-        "/readyz" => respond(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain",
-            "not ready: model not loaded or consumer not in its group yet\n",
-        ),
+        "/readyz" => {
+            respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", format!("not ready: {}\n", state.health.reason()))
+        }
         _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics, /healthz or /readyz\n"),
     }
 }

@@ -1,46 +1,79 @@
 //! librdkafka callbacks: statistics become lag metrics, client errors are
 //! counted, rebalances drive readiness and tell the loop what was revoked.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::statistics::Statistics;
-use rdkafka::ClientContext;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, TopicPartitionList};
+use tokio::sync::Notify;
 
-use crate::health::Health;
+use crate::ports::Rebalance;
 use crate::telemetry::Metrics;
 
 pub struct WorkerContext {
     metrics: Arc<Metrics>,
-    health: Arc<Health>,
     input_topic: String,
     group: Mutex<GroupView>,
+    rebalances: Mutex<VecDeque<Rebalance>>,
+    /// A rebalance is waiting in `rebalances`.
+    pub(super) rebalanced: Notify,
+    /// The consumer is closing: rebalances are applied at once.
+    pub(super) closing: AtomicBool,
 }
 
 #[derive(Default)]
 struct GroupView {
     assigned: HashSet<i32>,
-    /// Revoked since the loop last asked.
-    revoked: Vec<i32>,
     /// Timestamp (ms) of the record the loop took last, per partition.
     last_taken_ms: HashMap<i32, i64>,
 }
 
 impl WorkerContext {
-    pub fn new(metrics: Arc<Metrics>, health: Arc<Health>, input_topic: String) -> Self {
-        WorkerContext { metrics, health, input_topic, group: Mutex::default() }
+    pub fn new(metrics: Arc<Metrics>, input_topic: String) -> Self {
+        WorkerContext {
+            metrics,
+            input_topic,
+            group: Mutex::default(),
+            rebalances: Mutex::default(),
+            rebalanced: Notify::new(),
+            closing: AtomicBool::new(false),
+        }
     }
 
-    fn group(&self) -> std::sync::MutexGuard<'_, GroupView> {
+    fn group(&self) -> MutexGuard<'_, GroupView> {
         self.group.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Partitions revoked since the last call.
-    pub fn take_revoked(&self) -> Vec<i32> {
-        std::mem::take(&mut self.group().revoked)
+    fn rebalances(&self) -> MutexGuard<'_, VecDeque<Rebalance>> {
+        self.rebalances.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn next_rebalance(&self) -> Option<Rebalance> {
+        self.rebalances().pop_front()
+    }
+
+    /// Keeps the lag metrics to the partitions this instance owns.
+    pub(super) fn confirmed(&self, rebalance: &Rebalance) {
+        let mut group = self.group();
+        match rebalance {
+            Rebalance::Assigned(partitions) => group.assigned.extend(partitions),
+            Rebalance::Revoked { partitions, .. } => {
+                for partition in partitions {
+                    group.assigned.remove(partition);
+                    group.last_taken_ms.remove(partition);
+                    let labels = [self.input_topic.as_str(), &partition.to_string()];
+                    let _ = self.metrics.consumer_lag.remove_label_values(&labels);
+                    let _ = self.metrics.consumer_lag_seconds.remove_label_values(&labels);
+                }
+            }
+        }
+        self.metrics.assigned_partitions.set(group.assigned.len() as i64);
     }
 
     pub fn note_taken(&self, partition: i32, timestamp_ms: Option<i64>) {
@@ -86,39 +119,46 @@ impl ClientContext for WorkerContext {
 }
 
 impl ConsumerContext for WorkerContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(partitions) = rebalance {
-            let mut group = self.group();
-            for element in partitions.elements_for_topic(&self.input_topic) {
-                let partition = element.partition();
-                group.assigned.remove(&partition);
-                group.revoked.push(partition);
-                group.last_taken_ms.remove(&partition);
-                let labels = [self.input_topic.as_str(), &partition.to_string()];
-                let _ = self.metrics.consumer_lag.remove_label_values(&labels);
-                let _ = self.metrics.consumer_lag_seconds.remove_label_values(&labels);
+    /// Hands the rebalance to the pipeline instead of acting on it here: the
+    /// pipeline first finishes with revoked partitions (their offsets can only
+    /// be committed while they are still ours), then `KafkaSource::confirm`
+    /// calls assign or unassign. librdkafka waits for that call. While the
+    /// consumer closes, nobody is left to confirm: act at once.
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let partitions: Vec<i32> = tpl.elements_for_topic(&self.input_topic).iter().map(|e| e.partition()).collect();
+        let rebalance = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assigned(partitions),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                Rebalance::Revoked { partitions, lost: consumer.assignment_lost() }
             }
-            self.metrics.assigned_partitions.set(group.assigned.len() as i64);
-            tracing::info!(partitions = ?group.revoked, "partitions revoked");
-        }
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(partitions) => {
-                let mut group = self.group();
-                group.assigned.extend(partitions.elements_for_topic(&self.input_topic).iter().map(|e| e.partition()));
-                self.metrics.assigned_partitions.set(group.assigned.len() as i64);
-                self.health.set_group_joined();
-                let mut assigned: Vec<i32> = group.assigned.iter().copied().collect();
-                assigned.sort_unstable();
-                tracing::info!(partitions = ?assigned, "partitions assigned");
-            }
-            Rebalance::Revoke(_) => {}
-            Rebalance::Error(error) => {
+            other => {
                 self.metrics.kafka_errors.with_label_values(&["rebalance"]).inc();
-                tracing::warn!(%error, "rebalance failed");
+                tracing::warn!(error = ?other, "rebalance failed");
+                return;
             }
+        };
+        if self.closing.load(Ordering::SeqCst) {
+            if let Err(error) = apply(consumer, &rebalance, tpl) {
+                tracing::warn!(%error, "cannot apply a rebalance while closing");
+            }
+            return;
         }
+        self.rebalances().push_back(rebalance);
+        self.rebalanced.notify_one();
+    }
+}
+
+/// Assigns or unassigns, incrementally under the cooperative protocol.
+pub(super) fn apply<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    rebalance: &Rebalance,
+    tpl: &TopicPartitionList,
+) -> KafkaResult<()> {
+    let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+    match (rebalance, cooperative) {
+        (Rebalance::Assigned(_), true) => consumer.incremental_assign(tpl),
+        (Rebalance::Assigned(_), false) => consumer.assign(tpl),
+        (Rebalance::Revoked { .. }, true) => consumer.incremental_unassign(tpl),
+        (Rebalance::Revoked { .. }, false) => consumer.unassign(),
     }
 }

@@ -68,12 +68,6 @@ pub fn result_headers(model_name: &str, model_version: &str, trace: &TraceHeader
     with_trace(headers, trace)
 }
 
-/// The trace id of a record's `traceparent` header, for logs.
-pub fn trace_id(headers: &OwnedHeaders) -> Option<&str> {
-    let traceparent = headers.iter().find(|h| h.key.eq_ignore_ascii_case("traceparent"))?.value?;
-    std::str::from_utf8(traceparent).ok()?.split('-').nth(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,7 +107,7 @@ mod tests {
             ]
         );
         assert_eq!(headers.iter().find(|h| h.key == "empty").map(|h| h.value), Some(None), "null values stay null");
-        assert_eq!(trace_id(&headers), Some("aa"));
+        assert_eq!(pairs(&headers)[8], ("traceparent".into(), "00-aa-cc-01".into()));
         assert_eq!(pairs(&headers)[2], ("dlq.reason".into(), "missing_text".into()));
     }
 }

@@ -1,16 +1,16 @@
-//! Kafka in and out: the consumer loop, the publisher and their plumbing.
+//! Kafka in and out: the record source and output sink over rdkafka, and
+//! their plumbing.
 
 mod config;
-mod consumer;
 mod context;
 mod headers;
-mod offsets;
-mod publisher;
+mod sink;
+mod source;
 mod spans;
 mod topics;
 
 pub use config::KafkaConfig;
-pub use consumer::{LoopConfig, Worker};
 pub use context::WorkerContext;
-pub use publisher::Publisher;
+pub use sink::KafkaSink;
+pub use source::{KafkaMeta, KafkaSource};
 pub use topics::ensure_topics;

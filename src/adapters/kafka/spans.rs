@@ -49,11 +49,6 @@ pub fn process(record: &SourceRecord, headers: &HeaderList, group: &str) -> Span
     span
 }
 
-/// The record's share of a batch inference.
-pub fn categorize(parent: &Span, batch_size: usize) -> Span {
-    tracing::debug_span!(parent: parent, "categorize", otel.name = "categorize", batch.size = batch_size)
-}
-
 /// `send <topic>`, a PRODUCER span from publish to the broker's acknowledgement.
 pub fn send(parent: &Span, topic: &str) -> Span {
     tracing::debug_span!(

@@ -1,0 +1,153 @@
+//! The record source over a Kafka consumer: records and rebalances in the
+//! order librdkafka reports them, positions stored for auto-commit, explicit
+//! commits bounded in time.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::context::{apply, WorkerContext};
+use super::headers::{copy_headers, HeaderList};
+use super::spans;
+use crate::app::SourceRecord;
+use crate::ports::{Rebalance, Received, RecordSource, SourceError, SourceEvent};
+
+/// How long a commit on revoke or at shutdown may take.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a Kafka record carries besides the app's view of it.
+pub struct KafkaMeta {
+    pub headers: HeaderList,
+    pub timestamp_ms: Option<i64>,
+}
+
+pub struct KafkaSource {
+    consumer: Arc<StreamConsumer<WorkerContext>>,
+    topic: String,
+    group: String,
+}
+
+impl KafkaSource {
+    pub fn new(consumer: StreamConsumer<WorkerContext>, topic: String, group: String) -> anyhow::Result<Self> {
+        consumer.subscribe(&[&topic]).map_err(|error| anyhow::anyhow!("cannot subscribe to {topic}: {error}"))?;
+        Ok(KafkaSource { consumer: Arc::new(consumer), topic, group })
+    }
+
+    /// Leaves the group. librdkafka's close can wait on an unreachable broker:
+    /// it runs on a blocking thread and is abandoned after `timeout`.
+    pub async fn close(self, timeout: Duration) {
+        self.consumer.context().closing.store(true, Ordering::SeqCst);
+        let consumer = self.consumer;
+        let closed = tokio::task::spawn_blocking(move || drop(consumer));
+        if tokio::time::timeout(timeout, closed).await.is_err() {
+            tracing::warn!(?timeout, "the consumer did not close in time; leaving it");
+        }
+    }
+
+    fn received(&self, message: &BorrowedMessage<'_>) -> Received<KafkaMeta> {
+        let timestamp_ms = message.timestamp().to_millis();
+        self.consumer.context().note_taken(message.partition(), timestamp_ms);
+        let record = SourceRecord {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec),
+        };
+        let headers = copy_headers(message.headers());
+        let span = spans::process(&record, &headers, &self.group);
+        Received { record, meta: KafkaMeta { headers, timestamp_ms }, span }
+    }
+
+    fn list(&self, positions: impl IntoIterator<Item = (i32, Offset)>) -> Result<TopicPartitionList, SourceError> {
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in positions {
+            list.add_partition_offset(&self.topic, partition, offset).map_err(|e| classify(&e))?;
+        }
+        Ok(list)
+    }
+}
+
+/// Errors an operator must fix; anything else librdkafka retries by itself.
+fn classify(error: &KafkaError) -> SourceError {
+    use RDKafkaErrorCode::*;
+    match error.rdkafka_error_code() {
+        Some(
+            Fatal
+            | FencedInstanceId
+            | GroupAuthorizationFailed
+            | TopicAuthorizationFailed
+            | ClusterAuthorizationFailed
+            | SaslAuthenticationFailed
+            | Authentication
+            | InvalidArgument,
+        ) => SourceError::Fatal(error.to_string()),
+        _ => SourceError::Transient(error.to_string()),
+    }
+}
+
+impl RecordSource for KafkaSource {
+    type Meta = KafkaMeta;
+
+    async fn next(&mut self) -> Result<SourceEvent<KafkaMeta>, SourceError> {
+        let context = self.consumer.context();
+        loop {
+            if let Some(rebalance) = context.next_rebalance() {
+                return Ok(SourceEvent::Rebalance(rebalance));
+            }
+            // The rebalance callback runs inside `recv` and wakes `rebalanced`.
+            tokio::select! {
+                () = context.rebalanced.notified() => {}
+                message = self.consumer.recv() => {
+                    return match message {
+                        Ok(message) => Ok(SourceEvent::Record(self.received(&message))),
+                        Err(error) => Err(classify(&error)),
+                    };
+                }
+            }
+        }
+    }
+
+    fn confirm(&mut self, rebalance: &Rebalance) -> Result<(), SourceError> {
+        let partitions = match rebalance {
+            Rebalance::Assigned(partitions) | Rebalance::Revoked { partitions, .. } => partitions,
+        };
+        let list = self.list(partitions.iter().map(|p| (*p, Offset::Invalid)))?;
+        apply(self.consumer.as_ref(), rebalance, &list).map_err(|e| classify(&e))?;
+        self.consumer.context().confirmed(rebalance);
+        Ok(())
+    }
+
+    fn pause(&mut self, partitions: &[i32]) -> Result<(), SourceError> {
+        let list = self.list(partitions.iter().map(|p| (*p, Offset::Invalid)))?;
+        self.consumer.pause(&list).map_err(|e| classify(&e))
+    }
+
+    fn resume(&mut self, partitions: &[i32]) -> Result<(), SourceError> {
+        let list = self.list(partitions.iter().map(|p| (*p, Offset::Invalid)))?;
+        self.consumer.resume(&list).map_err(|e| classify(&e))
+    }
+
+    fn store(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError> {
+        let list = self.list(positions.iter().map(|(p, o)| (*p, Offset::Offset(*o))))?;
+        self.consumer.store_offsets(&list).map_err(|e| classify(&e))
+    }
+
+    async fn commit(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError> {
+        let list = self.list(positions.iter().map(|(p, o)| (*p, Offset::Offset(*o))))?;
+        let consumer = self.consumer.clone();
+        let commit = tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync));
+        match tokio::time::timeout(COMMIT_TIMEOUT, commit).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(error))) => Err(classify(&error)),
+            Ok(Err(join)) => Err(SourceError::Transient(format!("the commit panicked: {join}"))),
+            Err(_) => Err(SourceError::Transient(format!("no commit answer within {COMMIT_TIMEOUT:?}"))),
+        }
+    }
+}

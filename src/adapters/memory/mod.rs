@@ -1,0 +1,265 @@
+//! An in-memory broker behind the source and sink ports, for deterministic
+//! tests of the pipeline: the test decides when records arrive, when
+//! rebalances happen, and when (and how) each output is acknowledged.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use tokio::sync::{oneshot, Notify};
+
+use crate::app::{Outcome, SourceRecord};
+use crate::ports::{OutputSink, Rebalance, Received, RecordSource, SinkError, SourceError, SourceEvent};
+
+pub const TOPIC: &str = "in";
+
+/// Decides, per output, whether `send` refuses it at once.
+pub type SendHook = Box<dyn FnMut(&SourceRecord, &Outcome) -> Option<SinkError> + Send>;
+
+/// One output as the sink received it, in send order.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub partition: i32,
+    pub offset: i64,
+    pub outcome: Outcome,
+}
+
+#[derive(Default)]
+struct State {
+    log: BTreeMap<i32, Vec<Option<Vec<u8>>>>,
+    /// Next offset to hand out, per assigned partition.
+    fetch: BTreeMap<i32, i64>,
+    paused: BTreeSet<i32>,
+    stored: HashMap<i32, i64>,
+    committed: HashMap<i32, i64>,
+    events: VecDeque<Rebalance>,
+    confirmed: Vec<Rebalance>,
+    sent: Vec<Sent>,
+    waiting: HashMap<usize, oneshot::Sender<Result<(), SinkError>>>,
+    auto_ack: bool,
+    hook: Option<SendHook>,
+}
+
+/// Cloning gives another handle to the same broker.
+#[derive(Clone, Default)]
+pub struct MemoryBroker {
+    state: Arc<Mutex<State>>,
+    wake: Arc<Notify>,
+}
+
+impl MemoryBroker {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn changed(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Appends a record (`None`: a tombstone) and returns its offset.
+    pub fn produce(&self, partition: i32, value: Option<&str>) -> i64 {
+        let offset = {
+            let mut state = self.state();
+            let log = state.log.entry(partition).or_default();
+            log.push(value.map(|v| v.as_bytes().to_vec()));
+            log.len() as i64 - 1
+        };
+        self.changed();
+        offset
+    }
+
+    /// The next `next()` of the source reports this rebalance.
+    pub fn rebalance(&self, rebalance: Rebalance) {
+        self.state().events.push_back(rebalance);
+        self.changed();
+    }
+
+    /// Acknowledge every output as soon as it is sent.
+    pub fn auto_ack(&self, on: bool) {
+        let waiting: Vec<_> = {
+            let mut state = self.state();
+            state.auto_ack = on;
+            if on {
+                state.waiting.drain().collect()
+            } else {
+                Vec::new()
+            }
+        };
+        for (_, reply) in waiting {
+            let _ = reply.send(Ok(()));
+        }
+    }
+
+    pub fn on_send(&self, hook: SendHook) {
+        self.state().hook = Some(hook);
+    }
+
+    /// Finishes the delivery of the `index`-th output sent.
+    pub fn reply(&self, index: usize, result: Result<(), SinkError>) {
+        let reply = self.state().waiting.remove(&index);
+        if let Some(reply) = reply {
+            let _ = reply.send(result);
+        }
+    }
+
+    pub fn ack_all(&self) {
+        let waiting: Vec<usize> = self.state().waiting.keys().copied().collect();
+        for index in waiting {
+            self.reply(index, Ok(()));
+        }
+    }
+
+    pub fn sent(&self) -> Vec<Sent> {
+        self.state().sent.clone()
+    }
+
+    pub fn stored(&self, partition: i32) -> Option<i64> {
+        self.state().stored.get(&partition).copied()
+    }
+
+    pub fn committed(&self, partition: i32) -> Option<i64> {
+        self.state().committed.get(&partition).copied()
+    }
+
+    pub fn confirmed(&self) -> Vec<Rebalance> {
+        self.state().confirmed.clone()
+    }
+
+    pub fn paused(&self) -> BTreeSet<i32> {
+        self.state().paused.clone()
+    }
+
+    pub fn source(&self) -> MemorySource {
+        MemorySource { broker: self.clone() }
+    }
+
+    pub fn sink(&self) -> MemorySink {
+        MemorySink { broker: self.clone() }
+    }
+
+    fn next_record(state: &mut State) -> Option<SourceRecord> {
+        let (partition, offset, value) = state.fetch.iter().find_map(|(partition, offset)| {
+            let value = state.log.get(partition)?.get(*offset as usize)?;
+            (!state.paused.contains(partition)).then(|| (*partition, *offset, value.clone()))
+        })?;
+        state.fetch.insert(partition, offset + 1);
+        Some(SourceRecord { topic: TOPIC.to_owned(), partition, offset, key: Some(b"key".to_vec()), value })
+    }
+}
+
+pub struct MemorySource {
+    broker: MemoryBroker,
+}
+
+impl RecordSource for MemorySource {
+    type Meta = ();
+
+    async fn next(&mut self) -> Result<SourceEvent<()>, SourceError> {
+        loop {
+            {
+                let mut state = self.broker.state();
+                if let Some(rebalance) = state.events.pop_front() {
+                    return Ok(SourceEvent::Rebalance(rebalance));
+                }
+                if let Some(record) = MemoryBroker::next_record(&mut state) {
+                    return Ok(SourceEvent::Record(Received { record, meta: (), span: tracing::Span::none() }));
+                }
+            }
+            self.broker.wake.notified().await;
+        }
+    }
+
+    /// Like Kafka: an assigned partition starts at its committed position.
+    fn confirm(&mut self, rebalance: &Rebalance) -> Result<(), SourceError> {
+        let mut state = self.broker.state();
+        match rebalance {
+            Rebalance::Assigned(partitions) => {
+                for partition in partitions {
+                    let start = state.committed.get(partition).copied().unwrap_or(0);
+                    state.fetch.insert(*partition, start);
+                }
+            }
+            Rebalance::Revoked { partitions, .. } => {
+                for partition in partitions {
+                    state.fetch.remove(partition);
+                    state.paused.remove(partition);
+                }
+            }
+        }
+        state.confirmed.push(rebalance.clone());
+        drop(state);
+        self.broker.changed();
+        Ok(())
+    }
+
+    fn pause(&mut self, partitions: &[i32]) -> Result<(), SourceError> {
+        self.broker.state().paused.extend(partitions);
+        Ok(())
+    }
+
+    fn resume(&mut self, partitions: &[i32]) -> Result<(), SourceError> {
+        let mut state = self.broker.state();
+        for partition in partitions {
+            state.paused.remove(partition);
+        }
+        drop(state);
+        self.broker.changed();
+        Ok(())
+    }
+
+    fn store(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError> {
+        let mut state = self.broker.state();
+        for (partition, offset) in positions {
+            if !state.fetch.contains_key(partition) {
+                return Err(SourceError::Transient(format!("partition {partition} is not assigned")));
+            }
+            state.stored.insert(*partition, *offset);
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError> {
+        self.broker.state().committed.extend(positions.iter().copied());
+        Ok(())
+    }
+}
+
+pub struct MemorySink {
+    broker: MemoryBroker,
+}
+
+pub struct MemoryDelivery(oneshot::Receiver<Result<(), SinkError>>);
+
+impl Future for MemoryDelivery {
+    type Output = Result<(), SinkError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|reply| reply.unwrap_or_else(|_| Err(SinkError::Fatal("the broker dropped the delivery".into()))))
+    }
+}
+
+impl OutputSink for MemorySink {
+    type Meta = ();
+    type Delivery = MemoryDelivery;
+
+    fn send(&mut self, received: &Received<()>, outcome: &Outcome) -> Result<MemoryDelivery, SinkError> {
+        let record = &received.record;
+        let mut state = self.broker.state();
+        if let Some(error) = state.hook.as_mut().and_then(|hook| hook(record, outcome)) {
+            return Err(error);
+        }
+        let index = state.sent.len();
+        state.sent.push(Sent { partition: record.partition, offset: record.offset, outcome: outcome.clone() });
+        let (reply, delivery) = oneshot::channel();
+        if state.auto_ack {
+            let _ = reply.send(Ok(()));
+        } else {
+            state.waiting.insert(index, reply);
+        }
+        Ok(MemoryDelivery(delivery))
+    }
+}

@@ -1,0 +1,28 @@
+/// How the pipeline batches, bounds and ends its work.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PipelineConfig {
+    /// Most records categorized in one model call.
+    #[arg(long, env = "BATCH_SIZE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
+
+    /// Longest wait (ms) to fill a batch once its first record arrived.
+    #[arg(long, env = "BATCH_TIMEOUT_MS", default_value_t = 20)]
+    pub batch_timeout_ms: u64,
+
+    /// Most records taken but not yet done; at this bound the worker pauses its
+    /// partitions (it keeps polling, so it stays in its group).
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+
+    /// On a rebalance, how long (s) to wait for the revoked partitions'
+    /// outputs before handing them over; what is left is read again by the
+    /// next owner.
+    #[arg(long, env = "REVOKE_TIMEOUT_SECS", default_value_t = 10)]
+    pub revoke_timeout_secs: u64,
+
+    /// Longest time (s) from SIGTERM (or a fatal error) to exit, whatever the
+    /// broker does; outputs not acknowledged by then are read again after the
+    /// restart.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub shutdown_timeout_secs: u64,
+}

@@ -1,0 +1,499 @@
+//! The delivery core: records from a source, in batches through the model,
+//! outcomes to a sink in offset order, positions stored only behind outcomes
+//! that are final. Transport-free: the Kafka adapters and the in-memory broker
+//! implement its ports.
+//!
+//! What it promises (each is a test below):
+//! - every record taken ends as one categorized, dead-lettered or skipped
+//!   outcome, or is read again after a restart or by the next owner;
+//! - outputs of one partition are handed to the sink in offset order, and no
+//!   output is ever re-sent after a later one;
+//! - back-pressure pauses partitions and keeps polling, so rebalances are
+//!   served and the instance stays in its group;
+//! - on revoke it waits (bounded) for the partitions' outputs, commits their
+//!   position, drops their fetched records, and only then lets them go;
+//! - a model failing on everything holds the batch and retries it (not ready),
+//!   it never dead-letters the stream;
+//! - a fatal sink or source error makes it not ready and ends it with an error.
+
+mod config;
+mod partitions;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use config::PipelineConfig;
+use partitions::{Epoch, Partitions};
+
+use super::{Categorizer, ModelUnavailable, Outcome, SourceRecord};
+use crate::domain::{RejectReason, Rejection};
+use crate::health::Health;
+use crate::ports::{OutputSink, Predictor, Rebalance, Received, RecordSource, SinkError, SourceError, SourceEvent};
+use crate::telemetry::Metrics;
+
+const MODEL_RETRY_MIN: Duration = Duration::from_millis(200);
+const MODEL_RETRY_MAX: Duration = Duration::from_secs(30);
+/// How long to wait before offering an output again to a full sink queue.
+const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{0}")]
+    Fatal(String),
+    #[error(
+        "{0} outputs were not acknowledged within the shutdown timeout; their records stay uncommitted and will be \
+         read again"
+    )]
+    Unfinished(usize),
+}
+
+/// A record on its way through: taken in `epoch` of its partition.
+struct Item<M> {
+    received: Received<M>,
+    epoch: Epoch,
+}
+
+impl<M> AsRef<SourceRecord> for Item<M> {
+    fn as_ref(&self) -> &SourceRecord {
+        &self.received.record
+    }
+}
+
+/// A delivery in progress, with the record it carries.
+struct Sending<D, M> {
+    item: Option<(Item<M>, Outcome)>,
+    delivery: D,
+}
+
+impl<D: Future<Output = Result<(), SinkError>> + Unpin, M: Unpin> Future for Sending<D, M> {
+    type Output = (Item<M>, Outcome, Result<(), SinkError>);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let result = std::task::ready!(Pin::new(&mut this.delivery).poll(cx));
+        let (item, outcome) = this.item.take().expect("a delivery completes once");
+        Poll::Ready((item, outcome, result))
+    }
+}
+
+/// The model is failing on everything: the batch is held until this retry.
+struct ModelDown {
+    retry_at: Instant,
+    backoff: Duration,
+}
+
+pub struct Pipeline<S: RecordSource, K: OutputSink<Meta = S::Meta>, P> {
+    source: S,
+    sink: K,
+    categorizer: Arc<Categorizer<P>>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    config: PipelineConfig,
+    partitions: Partitions,
+    batch: Vec<Item<S::Meta>>,
+    batch_deadline: Instant,
+    deliveries: FuturesUnordered<Sending<K::Delivery, S::Meta>>,
+    paused: bool,
+    model_down: Option<ModelDown>,
+    fatal: Option<String>,
+}
+
+impl<S, K, P> Pipeline<S, K, P>
+where
+    S: RecordSource,
+    K: OutputSink<Meta = S::Meta>,
+    P: Predictor + 'static,
+{
+    pub fn new(
+        source: S,
+        sink: K,
+        categorizer: Arc<Categorizer<P>>,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+        config: PipelineConfig,
+    ) -> Self {
+        Pipeline {
+            source,
+            sink,
+            categorizer,
+            metrics,
+            health,
+            batch: Vec::with_capacity(config.batch_size as usize),
+            config,
+            partitions: Partitions::default(),
+            batch_deadline: Instant::now(),
+            deliveries: FuturesUnordered::new(),
+            paused: false,
+            model_down: None,
+            fatal: None,
+        }
+    }
+
+    /// Runs until `shutdown` or a fatal error, then finishes what it can
+    /// within the shutdown timeout and commits. Gives the source back, for
+    /// the adapter to close.
+    pub async fn run(mut self, shutdown: CancellationToken) -> (S, Result<(), PipelineError>) {
+        self.process(&shutdown).await;
+        let deadline = Instant::now() + self.drain_budget();
+        let drained = self.drain(deadline).await;
+        let result = match self.fatal.take() {
+            Some(fatal) => Err(PipelineError::Fatal(fatal)),
+            None => drained,
+        };
+        (self.source, result)
+    }
+
+    async fn process(&mut self, shutdown: &CancellationToken) {
+        while self.fatal.is_none() {
+            let flush_at = self.flush_at();
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                Some(done) = self.deliveries.next(), if !self.deliveries.is_empty() => self.delivered(done).await,
+                () = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
+                    self.flush().await;
+                }
+                event = self.source.next() => self.on_event(event).await,
+            }
+            self.store();
+            self.apply_back_pressure();
+        }
+    }
+
+    async fn on_event(&mut self, event: Result<SourceEvent<S::Meta>, SourceError>) {
+        match event {
+            Ok(SourceEvent::Record(received)) => self.take(received).await,
+            Ok(SourceEvent::Rebalance(Rebalance::Assigned(partitions))) => self.assign(partitions),
+            Ok(SourceEvent::Rebalance(Rebalance::Revoked { partitions, lost })) => self.revoke(partitions, lost).await,
+            Err(SourceError::Transient(error)) => {
+                self.metrics.kafka_errors.with_label_values(&["consume"]).inc();
+                tracing::warn!(%error, "consume failed; the consumer retries by itself");
+            }
+            Err(SourceError::Fatal(error)) => self.fail(format!("cannot consume: {error}")),
+        }
+    }
+
+    async fn take(&mut self, received: Received<S::Meta>) {
+        let record = &received.record;
+        let Some(epoch) = self.partitions.take(record.partition, record.offset) else {
+            tracing::debug!(
+                partition = record.partition,
+                offset = record.offset,
+                "dropped a record of a partition not owned"
+            );
+            return;
+        };
+        self.metrics.consumed.with_label_values(&[&record.topic]).inc();
+        if self.batch.is_empty() {
+            self.batch_deadline = Instant::now() + Duration::from_millis(self.config.batch_timeout_ms);
+        }
+        self.batch.push(Item { received, epoch });
+        if self.batch.len() >= self.config.batch_size as usize && self.model_down.is_none() {
+            self.flush().await;
+        }
+    }
+
+    fn assign(&mut self, partitions: Vec<i32>) {
+        for &partition in &partitions {
+            self.partitions.assign(partition);
+        }
+        let confirmed = self.source.confirm(&Rebalance::Assigned(partitions.clone()));
+        if let Err(error) = confirmed {
+            return self.source_failed("cannot take the assigned partitions", error);
+        }
+        if self.paused {
+            if let Err(error) = self.source.pause(&partitions) {
+                self.source_failed("cannot pause the assigned partitions", error);
+            }
+        }
+        self.health.set_group_joined(true);
+        tracing::info!(?partitions, owned = ?self.partitions.owned(), "partitions assigned");
+    }
+
+    /// Finishes with revoked partitions before the source lets them go: waits
+    /// (bounded) for their outputs, drops their fetched records, commits.
+    async fn revoke(&mut self, partitions: Vec<i32>, lost: bool) {
+        for &partition in &partitions {
+            self.partitions.close(partition);
+        }
+        let dropped = self.batch.len();
+        self.batch.retain(|item| !partitions.contains(&item.received.record.partition));
+        let dropped = dropped - self.batch.len();
+        if !lost {
+            let deadline = Instant::now() + Duration::from_secs(self.config.revoke_timeout_secs);
+            while self.partitions.sending(&partitions) > 0 && self.fatal.is_none() {
+                match tokio::time::timeout_at(deadline, self.deliveries.next()).await {
+                    Ok(Some(done)) => self.delivered(done).await,
+                    Ok(None) => break,
+                    Err(_) => {
+                        tracing::warn!(
+                            ?partitions,
+                            waiting = self.partitions.sending(&partitions),
+                            "revoked partitions' outputs not acknowledged in time; the next owner reads them again"
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+        let positions: Vec<(i32, i64)> = partitions.iter().filter_map(|p| self.partitions.revoke(*p)).collect();
+        if !lost && !positions.is_empty() {
+            if let Err(error) = self.source.commit(&positions).await {
+                tracing::warn!(%error, "cannot commit the revoked partitions' positions; the next owner may repeat some");
+            }
+        }
+        if lost {
+            self.health.set_group_joined(!self.partitions.owned().is_empty());
+        }
+        tracing::info!(?partitions, lost, dropped_fetched = dropped, committed = ?positions, "partitions revoked");
+        let confirmed = self.source.confirm(&Rebalance::Revoked { partitions, lost });
+        if let Err(error) = confirmed {
+            self.source_failed("cannot hand the revoked partitions over", error);
+        }
+    }
+
+    /// When the held batch must be flushed: at once when full, at its
+    /// deadline, or at the model's next retry.
+    fn flush_at(&self) -> Option<Instant> {
+        if self.batch.is_empty() {
+            return None;
+        }
+        Some(match &self.model_down {
+            Some(down) => down.retry_at,
+            None if self.batch.len() >= self.config.batch_size as usize => Instant::now(),
+            None => self.batch_deadline,
+        })
+    }
+
+    /// Categorizes up to a batch and sends each outcome, in order.
+    async fn flush(&mut self) {
+        let take = self.batch.len().min(self.config.batch_size as usize);
+        let items: Vec<Item<S::Meta>> = self.batch.drain(..take).collect();
+        let categorizer = self.categorizer.clone();
+        let started = std::time::Instant::now();
+        let spans: Vec<tracing::Span> = items
+            .iter()
+            .map(|item| tracing::debug_span!(parent: &item.received.span, "categorize", otel.name = "categorize", batch.size = take))
+            .collect();
+        let categorized = tokio::task::spawn_blocking(move || {
+            let outcomes = categorizer.categorize(&items, OffsetDateTime::now_utc());
+            (items, outcomes)
+        })
+        .await;
+        drop(spans);
+        let (items, outcomes) = match categorized {
+            Ok((items, Ok(outcomes))) => (items, outcomes),
+            Ok((items, Err(unavailable))) => return self.hold(items, unavailable),
+            // The categorizer catches the model's panics; this is a bug of ours.
+            Err(join) => return self.fail(format!("the categorizer panicked: {join}")),
+        };
+        self.metrics.inference_duration.observe(started.elapsed().as_secs_f64());
+        self.metrics.batch_size.observe(items.len() as f64);
+        if self.model_down.take().is_some() {
+            self.health.set_model_available(true);
+            tracing::info!("the model answers again; processing resumes");
+        }
+        for (item, outcome) in items.into_iter().zip(outcomes) {
+            if self.fatal.is_some() {
+                break;
+            }
+            if !self.partitions.is_current(item.received.record.partition, item.epoch) {
+                continue;
+            }
+            match outcome {
+                Outcome::Skipped => self.finish(&item, &outcome),
+                outcome => self.send(item, outcome).await,
+            }
+        }
+    }
+
+    /// The model failed on everything: keep the batch, retry later, not ready.
+    fn hold(&mut self, items: Vec<Item<S::Meta>>, unavailable: ModelUnavailable) {
+        let backoff = self.model_down.as_ref().map_or(MODEL_RETRY_MIN, |down| (down.backoff * 2).min(MODEL_RETRY_MAX));
+        tracing::warn!(error = %unavailable, retry_in = ?backoff, held = items.len(), "model unavailable; holding the batch");
+        self.health.set_model_available(false);
+        self.metrics.kafka_errors.with_label_values(&["model_unavailable"]).inc();
+        self.batch.splice(0..0, items);
+        self.model_down = Some(ModelDown { retry_at: Instant::now() + backoff, backoff });
+    }
+
+    /// Hands one outcome to the sink. Called in offset order per partition,
+    /// and never for an output already sent.
+    async fn send(&mut self, item: Item<S::Meta>, mut outcome: Outcome) {
+        loop {
+            match self.sink.send(&item.received, &outcome) {
+                Ok(delivery) => {
+                    self.partitions.sent(item.received.record.partition, item.epoch);
+                    self.deliveries.push(Sending { item: Some((item, outcome)), delivery });
+                    return;
+                }
+                Err(SinkError::QueueFull) => {
+                    self.metrics.publish_retries.inc();
+                    tokio::time::sleep(QUEUE_FULL_WAIT).await;
+                }
+                Err(SinkError::TooLarge(detail)) if matches!(outcome, Outcome::Categorized(_)) => {
+                    outcome = too_large(&detail);
+                }
+                Err(error) => return self.fail(describe(&item.received.record, &error)),
+            }
+        }
+    }
+
+    async fn delivered(&mut self, (item, outcome, result): (Item<S::Meta>, Outcome, Result<(), SinkError>)) {
+        let record = &item.received.record;
+        self.partitions.delivered(record.partition, item.epoch);
+        match result {
+            Ok(()) => self.finish(&item, &outcome),
+            // A result the broker refused as too large becomes a dead letter:
+            // it goes to another topic, so sending it now reorders nothing.
+            Err(SinkError::TooLarge(detail)) if matches!(outcome, Outcome::Categorized(_)) => {
+                self.send(item, too_large(&detail)).await;
+            }
+            Err(error) => {
+                let message = describe(record, &error);
+                self.fail(message);
+            }
+        }
+    }
+
+    /// The record's outcome is final: count it and let its position move.
+    fn finish(&mut self, item: &Item<S::Meta>, outcome: &Outcome) {
+        match outcome {
+            Outcome::Categorized(event) => {
+                self.metrics.categorized.with_label_values(&[&event.category.code]).inc();
+                self.metrics.confidence.observe(event.confidence);
+            }
+            Outcome::DeadLetter(rejection) => {
+                self.metrics.dead_lettered.with_label_values(&[rejection.reason.code()]).inc();
+            }
+            Outcome::Skipped => self.metrics.skipped.with_label_values(&["tombstone"]).inc(),
+        }
+        let record = &item.received.record;
+        self.partitions.done(record.partition, item.epoch, record.offset);
+    }
+
+    fn store(&mut self) {
+        let positions = self.partitions.committable();
+        if positions.is_empty() {
+            return;
+        }
+        if let Err(error) = self.source.store(&positions) {
+            // A partition revoked a moment ago: its next owner reads again.
+            tracing::debug!(%error, "cannot store positions");
+        }
+    }
+
+    /// Pauses every owned partition while too much is in flight or the model
+    /// is down; resumes below half the bound.
+    fn apply_back_pressure(&mut self) {
+        let in_flight = self.partitions.in_flight();
+        let bound = self.config.max_in_flight as usize;
+        let pause = self.model_down.is_some() || in_flight >= bound;
+        let resume = self.model_down.is_none() && in_flight <= bound / 2;
+        let owned = self.partitions.owned();
+        if pause && !self.paused {
+            tracing::debug!(in_flight, model_down = self.model_down.is_some(), "pausing partitions");
+            if let Err(error) = self.source.pause(&owned) {
+                return self.source_failed("cannot pause partitions", error);
+            }
+            self.paused = true;
+        } else if resume && self.paused {
+            tracing::debug!(in_flight, "resuming partitions");
+            if let Err(error) = self.source.resume(&owned) {
+                return self.source_failed("cannot resume partitions", error);
+            }
+            self.paused = false;
+        }
+    }
+
+    fn drain_budget(&self) -> Duration {
+        // Leaves time for the commit and the source's close within the total.
+        Duration::from_secs(self.config.shutdown_timeout_secs).mul_f64(0.7)
+    }
+
+    /// Sends what was fetched (unless the model or the sink is down), waits
+    /// for every delivery until `deadline`, then commits.
+    async fn drain(&mut self, deadline: Instant) -> Result<(), PipelineError> {
+        tracing::info!(
+            fetched = self.batch.len(),
+            in_flight = self.partitions.in_flight(),
+            "stopping: finishing in-flight records"
+        );
+        self.model_down = None;
+        while !self.batch.is_empty() && self.fatal.is_none() && Instant::now() < deadline {
+            self.flush().await;
+            if self.model_down.is_some() {
+                break;
+            }
+        }
+        while self.unfinished() > 0 {
+            match tokio::time::timeout_at(deadline, self.deliveries.next()).await {
+                Ok(Some(done)) => self.delivered(done).await,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        self.store();
+        let positions = self.partitions.positions();
+        if !positions.is_empty() {
+            if let Err(error) = self.source.commit(&positions).await {
+                tracing::warn!(%error, "cannot commit positions at shutdown; the records after the last commit will be read again");
+            }
+        }
+        match self.unfinished() {
+            0 => Ok(()),
+            unfinished => Err(PipelineError::Unfinished(unfinished)),
+        }
+    }
+
+    /// Deliveries whose records are still ours: a delivery of a partition
+    /// revoked since can no longer move any position.
+    fn unfinished(&self) -> usize {
+        self.deliveries
+            .iter()
+            .filter_map(|sending| sending.item.as_ref())
+            .filter(|(item, _)| self.partitions.is_current(item.received.record.partition, item.epoch))
+            .count()
+    }
+
+    fn source_failed(&mut self, what: &str, error: SourceError) {
+        match error {
+            SourceError::Transient(error) => tracing::warn!(%error, "{what}"),
+            SourceError::Fatal(error) => self.fail(format!("{what}: {error}")),
+        }
+    }
+
+    /// Not ready from now on; the loop ends and drains.
+    fn fail(&mut self, message: String) {
+        if self.fatal.is_none() {
+            tracing::error!(error = %message, "fatal: stopping (not ready); the orchestrator should restart the worker");
+            self.metrics.kafka_errors.with_label_values(&["fatal"]).inc();
+            self.health.set_fatal();
+            self.fatal = Some(message);
+        }
+    }
+}
+
+fn too_large(detail: &str) -> Outcome {
+    Outcome::DeadLetter(Rejection::new(
+        RejectReason::OutputTooLarge,
+        format!("the result is larger than the broker accepts: {detail}"),
+    ))
+}
+
+fn describe(record: &SourceRecord, error: &SinkError) -> String {
+    format!(
+        "cannot publish the outcome of {} partition {} offset {}: {error}",
+        record.topic, record.partition, record.offset
+    )
+}
+
+#[cfg(test)]
+mod tests;

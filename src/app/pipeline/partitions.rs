@@ -1,0 +1,226 @@
+//! The partitions this instance owns and, for each, which offset is safe to
+//! commit: a partition's position moves past a record only when that record,
+//! and every earlier one, is done (output acknowledged, or skipped).
+//!
+//! Every assignment of a partition gets a new epoch. A record carries the
+//! epoch it was taken in, so a late acknowledgement from before a revoke can
+//! never move the position of a later assignment of the same partition.
+
+use std::collections::{BTreeSet, HashMap};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Epoch(u64);
+
+#[derive(Debug, Default)]
+pub struct Partitions {
+    owned: HashMap<i32, Partition>,
+    last_epoch: u64,
+}
+
+#[derive(Debug)]
+struct Partition {
+    epoch: Epoch,
+    /// Taken, not yet done.
+    pending: BTreeSet<i64>,
+    /// Sent to the sink, delivery not yet finished.
+    sending: usize,
+    /// One past the offset taken last.
+    next: Option<i64>,
+    /// Moved since the last `committable()`.
+    dirty: bool,
+    /// Revoke in progress: records are no longer taken.
+    closing: bool,
+}
+
+impl Partitions {
+    pub fn assign(&mut self, partition: i32) {
+        self.last_epoch += 1;
+        let epoch = Epoch(self.last_epoch);
+        self.owned.insert(
+            partition,
+            Partition { epoch, pending: BTreeSet::new(), sending: 0, next: None, dirty: false, closing: false },
+        );
+    }
+
+    /// Starts a revoke: no more records are taken from the partition.
+    pub fn close(&mut self, partition: i32) {
+        if let Some(p) = self.owned.get_mut(&partition) {
+            p.closing = true;
+        }
+    }
+
+    /// Ends a revoke. Returns the position to commit for it, if it ever moved.
+    pub fn revoke(&mut self, partition: i32) -> Option<(i32, i64)> {
+        let p = self.owned.remove(&partition)?;
+        p.position().map(|offset| (partition, offset))
+    }
+
+    pub fn owned(&self) -> Vec<i32> {
+        let mut owned: Vec<i32> = self.owned.keys().copied().collect();
+        owned.sort_unstable();
+        owned
+    }
+
+    /// The record is now in flight. `None`: the partition is not ours (or is
+    /// being revoked) and the record must be dropped.
+    pub fn take(&mut self, partition: i32, offset: i64) -> Option<Epoch> {
+        let p = self.owned.get_mut(&partition).filter(|p| !p.closing)?;
+        p.pending.insert(offset);
+        p.next = Some(offset + 1);
+        Some(p.epoch)
+    }
+
+    /// Whether a record taken in `epoch` still belongs to the current assignment.
+    pub fn is_current(&self, partition: i32, epoch: Epoch) -> bool {
+        self.owned.get(&partition).is_some_and(|p| p.epoch == epoch)
+    }
+
+    pub fn sent(&mut self, partition: i32, epoch: Epoch) {
+        if let Some(p) = self.current(partition, epoch) {
+            p.sending += 1;
+        }
+    }
+
+    /// A delivery finished (whatever its result).
+    pub fn delivered(&mut self, partition: i32, epoch: Epoch) {
+        if let Some(p) = self.current(partition, epoch) {
+            p.sending = p.sending.saturating_sub(1);
+        }
+    }
+
+    /// The record's outcome is final. Stale epochs are ignored.
+    pub fn done(&mut self, partition: i32, epoch: Epoch, offset: i64) {
+        if let Some(p) = self.current(partition, epoch) {
+            if p.pending.remove(&offset) {
+                p.dirty = true;
+            }
+        }
+    }
+
+    /// Deliveries still in progress for these partitions.
+    pub fn sending(&self, partitions: &[i32]) -> usize {
+        partitions.iter().filter_map(|p| self.owned.get(p)).map(|p| p.sending).sum()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.owned.values().map(|p| p.pending.len()).sum()
+    }
+
+    /// For each partition that moved since the last call, the offset to
+    /// restart from: the first record not done, or one past the last taken.
+    pub fn committable(&mut self) -> Vec<(i32, i64)> {
+        let mut moved: Vec<(i32, i64)> = self
+            .owned
+            .iter_mut()
+            .filter(|(_, p)| p.dirty)
+            .filter_map(|(partition, p)| {
+                p.dirty = false;
+                p.position().map(|offset| (*partition, offset))
+            })
+            .collect();
+        moved.sort_unstable();
+        moved
+    }
+
+    /// The position of every owned partition that ever moved.
+    pub fn positions(&self) -> Vec<(i32, i64)> {
+        let mut positions: Vec<(i32, i64)> =
+            self.owned.iter().filter_map(|(partition, p)| p.position().map(|offset| (*partition, offset))).collect();
+        positions.sort_unstable();
+        positions
+    }
+
+    fn current(&mut self, partition: i32, epoch: Epoch) -> Option<&mut Partition> {
+        self.owned.get_mut(&partition).filter(|p| p.epoch == epoch)
+    }
+}
+
+impl Partition {
+    fn position(&self) -> Option<i64> {
+        self.pending.first().copied().or(self.next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn take_all(p: &mut Partitions, partition: i32, offsets: std::ops::Range<i64>) -> Epoch {
+        offsets.map(|o| p.take(partition, o).expect("owned")).last().expect("some offsets")
+    }
+
+    #[test]
+    fn never_commits_past_a_record_not_done() {
+        let mut p = Partitions::default();
+        p.assign(0);
+        let e = take_all(&mut p, 0, 10..15);
+        p.done(0, e, 11);
+        p.done(0, e, 12);
+        assert_eq!(p.committable(), vec![(0, 10)]);
+        p.done(0, e, 10);
+        assert_eq!(p.committable(), vec![(0, 13)]);
+        assert_eq!(p.committable(), vec![], "nothing moved");
+        p.done(0, e, 14);
+        p.done(0, e, 13);
+        assert_eq!(p.committable(), vec![(0, 15)]);
+        assert_eq!(p.in_flight(), 0);
+    }
+
+    #[test]
+    fn records_of_partitions_not_owned_or_closing_are_not_taken() {
+        let mut p = Partitions::default();
+        assert_eq!(p.take(3, 1), None);
+        p.assign(3);
+        p.close(3);
+        assert_eq!(p.take(3, 1), None);
+    }
+
+    /// The review's race: revoke, reassign, then a stale acknowledgement of
+    /// the first assignment arrives. It must not move the new position past
+    /// records of the new assignment that are not done.
+    #[test]
+    fn a_stale_acknowledgement_cannot_move_a_reassigned_partition() {
+        let mut p = Partitions::default();
+        p.assign(1);
+        let old = take_all(&mut p, 1, 100..103);
+        p.close(1);
+        assert_eq!(p.revoke(1), Some((1, 100)));
+        p.assign(1);
+        let new = take_all(&mut p, 1, 100..103);
+        assert_ne!(old, new);
+        for offset in 100..103 {
+            p.done(1, old, offset);
+        }
+        assert_eq!(p.committable(), vec![], "stale acknowledgements are ignored");
+        assert_eq!(p.in_flight(), 3);
+        p.done(1, new, 100);
+        assert_eq!(p.committable(), vec![(1, 101)]);
+    }
+
+    #[test]
+    fn deliveries_in_progress_are_counted_per_partition() {
+        let mut p = Partitions::default();
+        p.assign(0);
+        p.assign(1);
+        let e0 = take_all(&mut p, 0, 0..2);
+        let e1 = take_all(&mut p, 1, 0..1);
+        p.sent(0, e0);
+        p.sent(0, e0);
+        p.sent(1, e1);
+        assert_eq!(p.sending(&[0]), 2);
+        p.delivered(0, e0);
+        assert_eq!(p.sending(&[0]), 1);
+        assert_eq!(p.sending(&[0, 1]), 2);
+    }
+
+    #[test]
+    fn a_partition_read_again_from_lower_offsets_commits_no_further_than_read() {
+        let mut p = Partitions::default();
+        p.assign(3);
+        let e = p.take(3, 100).expect("owned");
+        p.done(3, e, 100);
+        let e = p.take(3, 90).expect("owned");
+        p.done(3, e, 90);
+        assert_eq!(p.committable(), vec![(3, 91)]);
+    }
+}

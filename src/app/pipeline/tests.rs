@@ -1,0 +1,329 @@
+//! The pipeline against the in-memory broker: each test drives one of the
+//! delivery guarantees through the ports, with the test deciding when records
+//! arrive, when outputs are acknowledged and when rebalances happen.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{Pipeline, PipelineConfig, PipelineError};
+use crate::adapters::memory::{MemoryBroker, MemorySource};
+use crate::app::{Categorizer, Outcome, Settings};
+use crate::domain::{Category, InputKind, ModelInfo, ModelInput, Prediction, RejectReason};
+use crate::health::Health;
+use crate::ports::{PredictError, Predictor, Rebalance, SinkError};
+use crate::telemetry::Metrics;
+
+/// Category 0 for everything, unless broken.
+#[derive(Clone, Default)]
+struct Model {
+    broken: Arc<AtomicBool>,
+}
+
+impl Predictor for Model {
+    fn predict(&self, inputs: &[&ModelInput]) -> Result<Vec<Prediction>, PredictError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(PredictError("the session is gone".into()));
+        }
+        Ok(inputs.iter().map(|_| Prediction { probabilities: vec![0.9, 0.1] }).collect())
+    }
+}
+
+struct Harness {
+    broker: MemoryBroker,
+    model: Model,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+    task: JoinHandle<(MemorySource, Result<(), PipelineError>)>,
+}
+
+fn config() -> PipelineConfig {
+    PipelineConfig {
+        batch_size: 4,
+        batch_timeout_ms: 5,
+        max_in_flight: 1000,
+        revoke_timeout_secs: 5,
+        shutdown_timeout_secs: 5,
+    }
+}
+
+fn start(config: PipelineConfig, broker: &MemoryBroker) -> Harness {
+    let model = Model::default();
+    let info = ModelInfo {
+        name: "m".into(),
+        version: "1".into(),
+        input: InputKind::Text,
+        categories: vec![
+            Category { code: "A".into(), name: "A".into() },
+            Category { code: "B".into(), name: "B".into() },
+        ],
+        review_threshold: None,
+    };
+    let categorizer = Categorizer::new(model.clone(), info, Settings { review_threshold: 0.5, max_text_chars: 100 });
+    let health = Arc::new(Health::default());
+    health.set_model_loaded();
+    let pipeline = Pipeline::new(
+        broker.source(),
+        broker.sink(),
+        Arc::new(categorizer),
+        Arc::new(Metrics::new().expect("metrics")),
+        health.clone(),
+        config,
+    );
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(pipeline.run(shutdown.clone()));
+    Harness { broker: broker.clone(), model, health, shutdown, task }
+}
+
+impl Harness {
+    async fn stop(self) -> Result<(), PipelineError> {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task).await.expect("stops in time").expect("no panic").1
+    }
+}
+
+const PRODUCT: &str = r#"{"product_id":"P","name":"pastilha"}"#;
+
+fn produce(broker: &MemoryBroker, partition: i32, count: usize) {
+    for _ in 0..count {
+        broker.produce(partition, Some(PRODUCT));
+    }
+}
+
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Lets the pipeline run for a while when the test expects nothing to happen.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+fn offsets(broker: &MemoryBroker, partition: i32) -> Vec<i64> {
+    broker.sent().iter().filter(|s| s.partition == partition).map(|s| s.offset).collect()
+}
+
+#[tokio::test]
+async fn outputs_are_sent_in_offset_order_and_positions_wait_for_every_earlier_ack() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0, 1]));
+    produce(&broker, 0, 10);
+    produce(&broker, 1, 3);
+    let h = start(config(), &broker);
+    eventually("13 outputs sent", || broker.sent().len() == 13).await;
+    assert_eq!(offsets(&broker, 0), (0..10).collect::<Vec<_>>());
+    assert_eq!(offsets(&broker, 1), vec![0, 1, 2]);
+
+    // Acknowledged out of order, as outputs on different output partitions are.
+    let p0: Vec<usize> = (0..13).filter(|i| broker.sent()[*i].partition == 0).collect();
+    for &index in p0.iter().skip(1).rev() {
+        broker.reply(index, Ok(()));
+    }
+    settle().await;
+    assert_eq!(broker.stored(0).unwrap_or(0), 0, "offset 0 is not acknowledged: the position must stay at 0");
+    broker.reply(p0[0], Ok(()));
+    eventually("position 10 stored", || broker.stored(0) == Some(10)).await;
+    broker.ack_all();
+    eventually("position 3 stored", || broker.stored(1) == Some(3)).await;
+    h.stop().await.expect("clean stop");
+    assert_eq!(broker.committed(0), Some(10));
+    assert_eq!(broker.committed(1), Some(3));
+}
+
+#[tokio::test]
+async fn tombstones_are_skipped_in_order_and_bad_records_dead_lettered() {
+    let broker = MemoryBroker::default();
+    broker.auto_ack(true);
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    broker.produce(0, Some(PRODUCT));
+    broker.produce(0, None);
+    broker.produce(0, Some("not json"));
+    let h = start(config(), &broker);
+    eventually("everything done", || broker.stored(0) == Some(3)).await;
+    let sent = broker.sent();
+    assert_eq!(sent.len(), 2, "the tombstone has no output");
+    assert!(matches!(sent[0].outcome, Outcome::Categorized(_)));
+    assert!(matches!(&sent[1].outcome, Outcome::DeadLetter(r) if r.reason == RejectReason::InvalidJson));
+    h.stop().await.expect("clean stop");
+}
+
+/// Defect 2 of the review: acknowledgements of a revoked assignment arriving
+/// after the partition came back must not move its position.
+#[tokio::test]
+async fn a_late_ack_from_before_a_revoke_cannot_move_the_position_of_the_reassignment() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    produce(&broker, 0, 4);
+    let h = start(PipelineConfig { revoke_timeout_secs: 0, ..config() }, &broker);
+    eventually("4 outputs sent", || broker.sent().len() == 4).await;
+    broker.rebalance(Rebalance::Revoked { partitions: vec![0], lost: false });
+    eventually("revoke confirmed", || broker.confirmed().len() == 2).await;
+    assert_eq!(broker.committed(0), Some(0), "nothing was acknowledged");
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    eventually("the 4 records sent again", || broker.sent().len() == 8).await;
+    for index in 0..4 {
+        broker.reply(index, Ok(()));
+    }
+    settle().await;
+    assert_eq!(broker.stored(0).unwrap_or(0), 0, "stale acknowledgements moved the position");
+    for index in 4..8 {
+        broker.reply(index, Ok(()));
+    }
+    eventually("position 4 stored", || broker.stored(0) == Some(4)).await;
+    h.stop().await.expect("clean stop");
+}
+
+/// Defect 4: on revoke the pipeline finishes the partition's outputs before
+/// letting it go, commits their position and drops what it fetched but did
+/// not send.
+#[tokio::test]
+async fn a_revoke_waits_for_outputs_then_commits_before_handing_the_partition_over() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0, 1]));
+    produce(&broker, 0, 3);
+    let h = start(config(), &broker);
+    eventually("3 outputs sent", || broker.sent().len() == 3).await;
+    broker.rebalance(Rebalance::Revoked { partitions: vec![0], lost: false });
+    settle().await;
+    assert_eq!(broker.confirmed().len(), 1, "the revoke must wait for the partition's outputs");
+    broker.ack_all();
+    eventually("revoke confirmed", || broker.confirmed().len() == 2).await;
+    assert_eq!(broker.committed(0), Some(3), "committed before it was handed over");
+    produce(&broker, 1, 1);
+    broker.auto_ack(true);
+    eventually("partition 1 goes on", || broker.stored(1) == Some(1)).await;
+    h.stop().await.expect("clean stop");
+}
+
+/// Defect 5: at the in-flight bound the pipeline pauses partitions and keeps
+/// polling, so a rebalance is still served.
+#[tokio::test]
+async fn back_pressure_pauses_partitions_and_rebalances_are_still_served() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    produce(&broker, 0, 20);
+    let h = start(PipelineConfig { max_in_flight: 8, ..config() }, &broker);
+    eventually("paused", || broker.paused().contains(&0)).await;
+    settle().await;
+    let sent = broker.sent().len();
+    assert!((8..20).contains(&sent), "{sent} sent: the bound did not hold");
+    broker.rebalance(Rebalance::Assigned(vec![1]));
+    eventually("assignment served while paused", || broker.confirmed().len() == 2).await;
+    assert!(broker.paused().contains(&1), "a partition assigned while paused starts paused");
+    broker.auto_ack(true);
+    eventually("everything sent after resuming", || broker.sent().len() == 20).await;
+    eventually("resumed", || broker.paused().is_empty()).await;
+    eventually("position 20", || broker.stored(0) == Some(20)).await;
+    h.stop().await.expect("clean stop");
+}
+
+/// Defect 6: a model failing on every input holds the batch, is not ready
+/// and dead-letters nothing; the batch goes through once the model is back.
+#[tokio::test]
+async fn a_model_failing_on_everything_holds_the_stream_instead_of_dead_lettering_it() {
+    let broker = MemoryBroker::default();
+    broker.auto_ack(true);
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    let h = start(config(), &broker);
+    h.model.broken.store(true, Ordering::SeqCst);
+    produce(&broker, 0, 6);
+    eventually("not ready", || !h.health.is_ready()).await;
+    eventually("paused", || broker.paused().contains(&0)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(broker.sent().is_empty(), "nothing may be dead-lettered: {:?}", broker.sent());
+    assert_eq!(broker.stored(0).unwrap_or(0), 0);
+    h.model.broken.store(false, Ordering::SeqCst);
+    eventually("all six categorized", || broker.sent().len() == 6).await;
+    assert!(broker.sent().iter().all(|s| matches!(s.outcome, Outcome::Categorized(_))));
+    assert_eq!(offsets(&broker, 0), (0..6).collect::<Vec<_>>());
+    eventually("ready again", || h.health.is_ready()).await;
+    h.stop().await.expect("clean stop");
+}
+
+/// Defect 1: a result the broker can never take becomes a dead letter, at
+/// send time or at delivery, and the partition moves on.
+#[tokio::test]
+async fn a_result_too_large_becomes_a_dead_letter_and_the_partition_moves_on() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    broker.on_send(Box::new(|record, outcome| {
+        (record.offset == 1 && matches!(outcome, Outcome::Categorized(_)))
+            .then(|| SinkError::TooLarge("1200000 bytes, limit 1000000".into()))
+    }));
+    produce(&broker, 0, 4);
+    let h = start(config(), &broker);
+    eventually("4 outputs sent", || broker.sent().len() == 4).await;
+    broker.reply(2, Err(SinkError::TooLarge("refused by the broker".into())));
+    eventually("offset 2 resent as a dead letter", || broker.sent().len() == 5).await;
+    broker.auto_ack(true);
+    broker.ack_all();
+    eventually("position 4", || broker.stored(0) == Some(4)).await;
+    let sent = broker.sent();
+    let too_large = |offset: i64| {
+        sent.iter().any(|s| {
+            s.offset == offset
+                && matches!(&s.outcome, Outcome::DeadLetter(r) if r.reason == RejectReason::OutputTooLarge)
+        })
+    };
+    assert!(too_large(1) && too_large(2), "{sent:?}");
+    h.stop().await.expect("clean stop");
+}
+
+/// Defect 1: a permanent error makes the worker not ready and ends the run
+/// with an error naming the record; earlier outcomes are still committed.
+#[tokio::test]
+async fn a_fatal_sink_error_ends_the_run_not_ready_after_committing_what_is_done() {
+    let broker = MemoryBroker::default();
+    broker.auto_ack(true);
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    broker.on_send(Box::new(|record, _| {
+        (record.offset == 2).then(|| SinkError::Fatal("topic out: not authorized".into()))
+    }));
+    produce(&broker, 0, 5);
+    let h = start(config(), &broker);
+    let (_, result) =
+        tokio::time::timeout(Duration::from_secs(5), h.task).await.expect("ends by itself").expect("no panic");
+    let error = result.expect_err("fatal").to_string();
+    assert!(error.contains("partition 0 offset 2") && error.contains("not authorized"), "{error}");
+    assert!(!h.health.is_ready());
+    assert_eq!(broker.committed(0), Some(2), "records before the failing one are committed, it is not");
+}
+
+/// Defect 9: shutdown ends within its timeout even when nothing is
+/// acknowledged, and says what was left.
+#[tokio::test]
+async fn shutdown_is_bounded_when_the_sink_never_answers() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    produce(&broker, 0, 3);
+    let h = start(PipelineConfig { shutdown_timeout_secs: 1, ..config() }, &broker);
+    eventually("3 outputs sent", || broker.sent().len() == 3).await;
+    let started = std::time::Instant::now();
+    let result = h.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    assert!(matches!(result, Err(PipelineError::Unfinished(3))), "{result:?}");
+    assert_eq!(broker.committed(0).unwrap_or(0), 0, "nothing acknowledged, nothing committed");
+}
+
+/// A lost assignment (session expired) is let go at once: nothing can be
+/// committed for it any more.
+#[tokio::test]
+async fn a_lost_assignment_is_let_go_without_waiting() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    produce(&broker, 0, 2);
+    let h = start(config(), &broker);
+    eventually("2 outputs sent", || broker.sent().len() == 2).await;
+    broker.rebalance(Rebalance::Revoked { partitions: vec![0], lost: true });
+    eventually("revoke confirmed", || broker.confirmed().len() == 2).await;
+    assert_eq!(broker.committed(0), None);
+    assert!(!h.health.is_ready(), "no partitions and out of the group: not ready");
+    h.stop().await.expect("clean stop");
+}
