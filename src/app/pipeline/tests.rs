@@ -33,7 +33,6 @@ impl Predictor for Model {
 }
 
 struct Harness {
-    broker: MemoryBroker,
     model: Model,
     health: Arc<Health>,
     shutdown: CancellationToken,
@@ -75,7 +74,7 @@ fn start(config: PipelineConfig, broker: &MemoryBroker) -> Harness {
     );
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(pipeline.run(shutdown.clone()));
-    Harness { broker: broker.clone(), model, health, shutdown, task }
+    Harness { model, health, shutdown, task }
 }
 
 impl Harness {
