@@ -264,27 +264,6 @@ async fn two_workers_in_one_group_share_the_partitions_and_a_rebalance_loses_not
     assert_eq!(committed(&topics.group, &topics.input, 4), end_offsets(&topics.input, 4));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_failing_publish_is_retried_and_its_offset_not_committed_until_it_succeeds() {
-    let topics = Topics::new("retry");
-    topics.create_input(1).await;
-    // No output topic and no auto-creation: every publish fails until it exists.
-    let env = [("CREATE_TOPICS", "false"), ("KAFKA_MESSAGE_TIMEOUT_MS", "1000")];
-    let worker = Worker::start(&topics, TEXT_MODEL, &env);
-    let inputs: Vec<Input> =
-        (0..5).map(|i| Input::json(&format!("k{i}"), json!({"product_id": i, "name": "SSD Kingston 480GB"}))).collect();
-    produce(&topics.input, &inputs).await;
-    wait_for(|| worker.metric("categorizer_publish_retries_total", &[]) >= 3.0);
-    std::thread::sleep(Duration::from_secs(1));
-    assert!(committed(&topics.group, &topics.input, 1)[&0] < 0, "nothing committed while outputs fail");
-    assert_eq!(worker.metric("categorizer_records_categorized_total", &[]), 0.0);
-
-    create_topic(&topics.output, 1).await;
-    let outputs = consume(&topics.output, 5, WAIT);
-    assert_eq!(outputs.len(), 5, "every record published once the topic exists\n{}", worker.log_text());
-    wait_for(|| committed(&topics.group, &topics.input, 1)[&0] == 5);
-}
-
 #[test]
 fn a_broken_model_is_refused_at_start_up_with_a_clear_message() {
     let topics = Topics::new("badmodel");

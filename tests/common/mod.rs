@@ -63,9 +63,17 @@ impl Topics {
 }
 
 pub async fn create_topic(name: &str, partitions: i32) {
+    create_topic_with(name, partitions, &[]).await;
+}
+
+/// A topic with topic-level settings, e.g. `max.message.bytes`.
+pub async fn create_topic_with(name: &str, partitions: i32, settings: &[(&str, &str)]) {
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (key, value) in settings {
+        topic = topic.set(key, value);
+    }
     let results = admin.create_topics([&topic], &AdminOptions::new()).await.expect("create topic");
     for r in results {
         r.expect("topic created");
@@ -223,7 +231,13 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
 }
 
 pub fn producer() -> FutureProducer {
-    ClientConfig::new().set("bootstrap.servers", brokers()).set("linger.ms", "5").create().expect("producer")
+    // Room for the near-limit records of the size tests.
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("linger.ms", "5")
+        .set("message.max.bytes", "1048576")
+        .create()
+        .expect("producer")
 }
 
 /// One record to produce.

@@ -137,6 +137,7 @@ impl ConsumerContext for WorkerContext {
                 return;
             }
         };
+        tracing::debug!(?rebalance, "rebalance reported; waiting for the pipeline to confirm it");
         if self.closing.load(Ordering::SeqCst) {
             if let Err(error) = apply(consumer, &rebalance, tpl) {
                 tracing::warn!(%error, "cannot apply a rebalance while closing");

@@ -108,8 +108,13 @@ async fn delivered(delivery: DeliveryFuture, topic: &str) -> Result<(), SinkErro
     }
 }
 
-/// The dead letter with its value cut to `value_bytes`, and headers saying so.
+/// The dead letter with its value cut to `value_bytes`, and headers saying
+/// so. A value that fits is sent as it is: the broker refuses whole batches,
+/// so a small record may have been refused only for its neighbour's size.
 fn truncated(message: &Outbound, value_bytes: usize) -> Outbound {
+    if message.payload.len() <= value_bytes {
+        return message.clone();
+    }
     let original = message.payload.len().to_string();
     let headers = message
         .headers
