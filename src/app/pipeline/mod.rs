@@ -19,6 +19,7 @@
 mod config;
 mod partitions;
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -41,6 +42,9 @@ use crate::telemetry::Metrics;
 
 const MODEL_RETRY_MIN: Duration = Duration::from_millis(200);
 const MODEL_RETRY_MAX: Duration = Duration::from_secs(30);
+/// Fetched records that may wait beyond `MAX_IN_FLIGHT` before the
+/// partitions are paused.
+const MIN_WAITING: usize = 1024;
 /// How long to wait before offering an output again to a full sink queue.
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
 
@@ -98,6 +102,8 @@ pub struct Pipeline<S: RecordSource, K: OutputSink<Meta = S::Meta>, P> {
     health: Arc<Health>,
     config: PipelineConfig,
     partitions: Partitions,
+    /// Fetched, not yet taken: over the in-flight bound.
+    waiting: VecDeque<Received<S::Meta>>,
     batch: Vec<Item<S::Meta>>,
     batch_deadline: Instant,
     deliveries: FuturesUnordered<Sending<K::Delivery, S::Meta>>,
@@ -126,6 +132,7 @@ where
             categorizer,
             metrics,
             health,
+            waiting: VecDeque::new(),
             batch: Vec::with_capacity(config.batch_size as usize),
             config,
             partitions: Partitions::default(),
@@ -163,6 +170,7 @@ where
                 }
                 event = self.source.next() => self.on_event(event).await,
             }
+            self.admit().await;
             self.store();
             self.apply_back_pressure();
         }
@@ -170,7 +178,7 @@ where
 
     async fn on_event(&mut self, event: Result<SourceEvent<S::Meta>, SourceError>) {
         match event {
-            Ok(SourceEvent::Record(received)) => self.take(received).await,
+            Ok(SourceEvent::Record(received)) => self.waiting.push_back(received),
             Ok(SourceEvent::Rebalance(Rebalance::Assigned(partitions))) => self.assign(partitions),
             Ok(SourceEvent::Rebalance(Rebalance::Revoked { partitions, lost })) => self.revoke(partitions, lost).await,
             Err(SourceError::Transient(error)) => {
@@ -178,6 +186,14 @@ where
                 tracing::warn!(%error, "consume failed; the consumer retries by itself");
             }
             Err(SourceError::Fatal(error)) => self.fail(format!("cannot consume: {error}")),
+        }
+    }
+
+    /// Takes waiting records while fewer than `MAX_IN_FLIGHT` are in flight.
+    async fn admit(&mut self) {
+        while self.partitions.in_flight() < self.config.max_in_flight as usize && self.fatal.is_none() {
+            let Some(received) = self.waiting.pop_front() else { return };
+            self.take(received).await;
         }
     }
 
@@ -224,9 +240,10 @@ where
         for &partition in &partitions {
             self.partitions.close(partition);
         }
-        let dropped = self.batch.len();
+        let fetched = self.batch.len() + self.waiting.len();
         self.batch.retain(|item| !partitions.contains(&item.received.record.partition));
-        let dropped = dropped - self.batch.len();
+        self.waiting.retain(|received| !partitions.contains(&received.record.partition));
+        let dropped = fetched - self.batch.len() - self.waiting.len();
         if !lost {
             let deadline = Instant::now() + Duration::from_secs(self.config.revoke_timeout_secs);
             while self.partitions.sending(&partitions) > 0 && self.fatal.is_none() {
@@ -391,22 +408,24 @@ where
         }
     }
 
-    /// Pauses every owned partition while too much is in flight or the model
-    /// is down; resumes below half the bound.
+    /// Pauses every owned partition while too many fetched records wait or
+    /// the model is down; resumes when half of them are taken. Pausing is
+    /// not free (librdkafka drops what it prefetched and fetches it again on
+    /// resume), hence the waiting records in between.
     fn apply_back_pressure(&mut self) {
-        let in_flight = self.partitions.in_flight();
-        let bound = self.config.max_in_flight as usize;
-        let pause = self.model_down.is_some() || in_flight >= bound;
-        let resume = self.model_down.is_none() && in_flight <= bound / 2;
+        let waiting = self.waiting.len();
+        let bound = (self.config.max_in_flight as usize).max(MIN_WAITING);
+        let pause = self.model_down.is_some() || waiting >= bound;
+        let resume = self.model_down.is_none() && waiting <= bound / 2;
         let owned = self.partitions.owned();
         if pause && !self.paused {
-            tracing::debug!(in_flight, model_down = self.model_down.is_some(), "pausing partitions");
+            tracing::debug!(waiting, model_down = self.model_down.is_some(), "pausing partitions");
             if let Err(error) = self.source.pause(&owned) {
                 return self.source_failed("cannot pause partitions", error);
             }
             self.paused = true;
         } else if resume && self.paused {
-            tracing::debug!(in_flight, "resuming partitions");
+            tracing::debug!(waiting, "resuming partitions");
             if let Err(error) = self.source.resume(&owned) {
                 return self.source_failed("cannot resume partitions", error);
             }
