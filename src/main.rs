@@ -57,6 +57,7 @@ fn categorizer(config: &ModelConfig) -> anyhow::Result<Categorizer<OnnxPredictor
 async fn run_worker(config: WorkerConfig) -> anyhow::Result<()> {
     // ONNX Runtime narrates every graph optimisation at info.
     let _telemetry = logging::init(config.log_format, "info,ort=warn");
+    config.kafka.validate()?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
@@ -80,7 +81,10 @@ async fn run_worker(config: WorkerConfig) -> anyhow::Result<()> {
         "starting"
     );
     if kafka.create_topics {
-        ensure_topics(kafka).await?;
+        ensure_topics(kafka, &shutdown).await?;
+    }
+    if shutdown.is_cancelled() {
+        return Ok(());
     }
     let context = || WorkerContext::new(metrics.clone(), health.clone(), kafka.input_topic.clone());
     let consumer = kafka.consumer(context())?;
