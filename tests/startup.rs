@@ -177,3 +177,17 @@ fn a_passthrough_that_switches_a_guarantee_off_stops_start_up_naming_it() {
     assert!(log.contains("KAFKA_ENABLE_AUTO_COMMIT=false: enable.auto.commit is locked to true"), "{log}");
     assert!(log.contains("the worker never commits by hand"), "the reason is given: {log}");
 }
+
+#[test]
+fn a_refusal_from_the_broker_while_creating_topics_stops_start_up_naming_the_topic() {
+    // The test broker (KAFKA_BOOTSTRAP_SERVERS) has fewer than 100 brokers: a
+    // permanent answer, not worth waiting for.
+    let topics = Topics::new("refused");
+    let mut worker = spawn(&topics, &[("TOPIC_REPLICATION_FACTOR", "100")]);
+    let status = worker.wait_exit(Duration::from_secs(30));
+    let log = worker.log_text();
+    assert!(!status.success(), "{log}");
+    assert!(log.contains(&format!("cannot create topic {}", topics.input)), "{log}");
+    assert!(log.contains("replication factor 100"), "{log}");
+    assert!(!log.contains("Kafka is not reachable yet"), "a refusal is not retried: {log}");
+}

@@ -391,7 +391,7 @@ impl KafkaConfig {
             canonical_name(name) == "group.protocol" && value.trim().eq_ignore_ascii_case("consumer")
         });
         let defaults = CONSUMER_DEFAULTS.iter().filter(|p| !(new_protocol && CLASSIC_GROUP_ONLY.contains(&p.name)));
-        let mut properties = self.properties_with(defaults, Client::Consumer);
+        let mut properties = self.properties_with(defaults, Some(Client::Consumer));
         properties.set("group.id", &self.group_id);
         if let Some(id) = &self.instance_id {
             properties.set("group.instance.id", id);
@@ -401,15 +401,17 @@ impl KafkaConfig {
 
     /// The producer's properties: defaults, passthrough, locked, brokers.
     pub fn producer_config(&self) -> ClientConfig {
-        self.properties_with(PRODUCER_DEFAULTS.iter(), Client::Producer).into_client_config()
+        self.properties_with(PRODUCER_DEFAULTS.iter(), Some(Client::Producer)).into_client_config()
     }
 
-    /// The admin client's properties: passthrough and brokers.
+    /// The admin client's properties: passthrough and brokers. No locked
+    /// producer properties: an idempotent admin client would ask the brokers
+    /// for a producer id it never uses.
     pub fn admin_config(&self) -> ClientConfig {
-        self.properties_with([].iter(), Client::Producer).into_client_config()
+        self.properties_with([].iter(), None).into_client_config()
     }
 
-    fn properties_with<'a>(&self, defaults: impl Iterator<Item = &'a Property>, client: Client) -> Properties {
+    fn properties_with<'a>(&self, defaults: impl Iterator<Item = &'a Property>, client: Option<Client>) -> Properties {
         let mut properties = Properties::default();
         for default in defaults {
             properties.set(default.name, default.value);
@@ -417,7 +419,7 @@ impl KafkaConfig {
         for (name, value) in self.passthrough() {
             properties.set(&name, &value);
         }
-        let role_is_client = |p: &&Property| p.client == client;
+        let role_is_client = |p: &&Property| Some(p.client) == client;
         for locked in LOCKED_PROPERTIES.iter().filter(role_is_client) {
             properties.set(locked.name, locked.value);
         }
@@ -738,6 +740,15 @@ mod tests {
             assert_eq!(consumer.get(name), None, "{name}");
         }
         assert_eq!(native(&consumer, "group.protocol"), "consumer");
+    }
+
+    #[test]
+    fn the_admin_client_gets_the_passthrough_and_nothing_of_the_producer() {
+        let admin = config(&["-X", "security.protocol=PLAINTEXT"]).admin_config();
+        assert_eq!(admin.get("security.protocol"), Some("PLAINTEXT"));
+        assert_eq!(admin.get("bootstrap.servers"), Some("127.0.0.1:1"));
+        assert_eq!(admin.get("enable.idempotence"), None);
+        assert_eq!(admin.get("message.timeout.ms"), None);
     }
 
     #[test]
