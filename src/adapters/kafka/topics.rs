@@ -256,6 +256,6 @@ mod tests {
         ensure_topics(&config, &shutdown).await.unwrap();
         let took = started.elapsed();
         assert!(took >= Duration::from_secs(7), "gave up after {took:?} instead of waiting");
-        assert!(took < Duration::from_secs(8), "cancellation took {took:?}");
+        assert!(took < Duration::from_secs(9), "cancellation took {took:?}");
     }
 }
