@@ -41,6 +41,7 @@ pub fn categorizer(config: &ModelConfig) -> anyhow::Result<Categorizer<OnnxPredi
 /// Runs the worker until `shutdown` (or a fatal error), then stops within
 /// `SHUTDOWN_TIMEOUT_SECS`.
 pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    config.kafka.validate()?;
     let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
     let health = Arc::new(Health::default());
     let serve_http = http::serve(config.http_addr, health.clone(), metrics.clone(), shutdown.child_token()).await?;
@@ -60,11 +61,18 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         passthrough = ?kafka.passthrough_names(),
         "starting"
     );
-    if kafka.create_topics {
-        ensure_topics(kafka).await?;
-    }
+    // Clients first: librdkafka's own checks of the settings fail now, not
+    // after waiting for the broker.
     let context = || WorkerContext::new(metrics.clone(), kafka.input_topic.clone());
-    let source = KafkaSource::new(kafka.consumer(context())?, kafka.input_topic.clone(), kafka.group_id.clone())?;
+    let consumer = kafka.consumer(context())?;
+    let producer = kafka.producer(context())?;
+    if kafka.create_topics {
+        ensure_topics(kafka, &shutdown).await?;
+    }
+    if shutdown.is_cancelled() {
+        return Ok(());
+    }
+    let source = KafkaSource::new(consumer, kafka.input_topic.clone(), kafka.group_id.clone())?;
     let max_message_bytes = kafka
         .passthrough()
         .iter()
@@ -73,7 +81,7 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         .and_then(|(_, value)| value.parse().ok())
         .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
     let sink = KafkaSink::new(
-        kafka.producer(context())?,
+        producer,
         kafka.output_topic.clone(),
         kafka.dlq_topic.clone(),
         categorizer.model(),

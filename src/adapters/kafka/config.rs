@@ -1,9 +1,20 @@
-use anyhow::Context as _;
-use rdkafka::consumer::StreamConsumer;
-use rdkafka::producer::FutureProducer;
-use rdkafka::ClientConfig;
+//! Kafka client settings: the worker's own flags, the `KAFKA_*` / `-X`
+//! passthrough, the defaults chosen for fast recovery, and the properties the
+//! delivery guarantees rest on, which the passthrough cannot change.
+//!
+//! A client's properties are applied in this order, later ones winning:
+//! [`CONSUMER_DEFAULTS`] / [`PRODUCER_DEFAULTS`], then the passthrough, then
+//! [`LOCKED_PROPERTIES`], then the worker's own flags (brokers, group,
+//! instance id). [`KafkaConfig::validate`] refuses, at start-up, a passthrough
+//! that would have been overridden by the last two.
 
-use super::context::WorkerContext;
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use rdkafka::consumer::{ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::FutureProducer;
+use rdkafka::{ClientConfig, ClientContext};
 
 /// Kafka settings with their own flags; every other librdkafka property comes
 /// from `KAFKA_<NAME>` variables or `--kafka-property name=value`.
@@ -16,6 +27,18 @@ pub struct KafkaConfig {
     /// Consumer group: instances with the same group share the input partitions.
     #[arg(long, env = "KAFKA_GROUP_ID", default_value = "product-categorizer")]
     pub group_id: String,
+
+    /// Static group membership (the consumer's group.instance.id): a restarted instance
+    /// with the same id gets its partitions back at once, without a rebalance, if it
+    /// returns within the session timeout (10 s). Give every replica its own stable name
+    /// that survives restarts: in compose, one service per replica with a fixed
+    /// INSTANCE_ID each (replicas of one service share their environment: leave it unset
+    /// there); in Kubernetes, a StatefulSet's pod name through the downward API
+    /// (env INSTANCE_ID, valueFrom.fieldRef.fieldPath: metadata.name). Never the same id
+    /// on two live instances: the broker fences one of them. With random names (a
+    /// Deployment's pods) leave it unset. Letters, digits, '.', '_', '-'; at most 249.
+    #[arg(long, env = "INSTANCE_ID", value_parser = parse_instance_id)]
+    pub instance_id: Option<String>,
 
     /// Topic of product-created events.
     #[arg(long, env = "INPUT_TOPIC", default_value = "product-created")]
@@ -43,12 +66,203 @@ pub struct KafkaConfig {
 
     /// Extra librdkafka property (repeatable), e.g. `-X security.protocol=SASL_SSL`.
     /// `KAFKA_<NAME>` variables do the same: KAFKA_SASL_MECHANISMS=PLAIN sets sasl.mechanisms.
+    /// The properties the delivery guarantees rest on cannot be changed (see README).
     #[arg(short = 'X', long = "kafka-property", value_name = "NAME=VALUE", value_parser = parse_property)]
     pub properties: Vec<(String, String)>,
 }
 
+/// Which client a property is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    Consumer,
+    Producer,
+}
+
+/// A librdkafka property with the value the worker sets, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Property {
+    pub client: Client,
+    pub name: &'static str,
+    pub value: &'static str,
+    pub reason: &'static str,
+}
+
+/// The properties the delivery guarantees rest on. Set last on every client,
+/// after the passthrough; a passthrough that gives one of them another value
+/// (under any of its librdkafka names) stops the worker at start-up.
+pub const LOCKED_PROPERTIES: &[Property] = &[
+    Property {
+        client: Client::Consumer,
+        name: "enable.auto.commit",
+        value: "true",
+        reason: "the worker never commits by hand: librdkafka commits, in the background and on \
+                 rebalance and close, the offsets the worker stored; with false nothing is ever \
+                 committed and every restart re-processes the whole backlog",
+    },
+    Property {
+        client: Client::Consumer,
+        name: "enable.auto.offset.store",
+        value: "false",
+        reason: "the worker stores a partition's offset only once the outputs of that record and \
+                 of every earlier one are acknowledged; with true librdkafka stores offsets as it \
+                 hands records out, and a crash loses the records whose outputs were not yet written",
+    },
+    Property {
+        client: Client::Consumer,
+        name: "isolation.level",
+        value: "read_committed",
+        reason: "records of aborted (or still open) producer transactions never happened: with \
+                 read_uncommitted the worker would categorize them",
+    },
+    Property {
+        client: Client::Producer,
+        name: "enable.idempotence",
+        value: "true",
+        reason: "librdkafka's own retries must neither duplicate nor reorder outputs (order per key); \
+                 idempotence also forces acks=all, at most 5 requests in flight and retries >= 1, \
+                 and librdkafka refuses a producer whose settings contradict that",
+    },
+    Property {
+        client: Client::Producer,
+        name: "acks",
+        value: "all",
+        reason: "an output counts as written, and its input offset may be committed, only once every \
+                 in-sync replica has it; with fewer acknowledgements a broker failure can lose an \
+                 output whose input was already committed",
+    },
+];
+
+/// Limits the idempotent producer puts on properties the worker leaves to the
+/// user: (name, least, most). librdkafka refuses to create a producer that
+/// breaks them; `validate` says so at start-up instead.
+const IDEMPOTENCE_LIMITS: &[(&str, i64, i64)] =
+    &[("max.in.flight.requests.per.connection", 1, 5), ("retries", 1, i32::MAX as i64)];
+
+/// The worker's defaults: a passthrough property overrides them.
+pub const CONSUMER_DEFAULTS: &[Property] = &[
+    Property {
+        client: Client::Consumer,
+        name: "partition.assignment.strategy",
+        value: "cooperative-sticky",
+        reason: "a rebalance moves only the partitions that change owner; the others keep being \
+                 processed (the eager default stops every partition of every member)",
+    },
+    Property {
+        client: Client::Consumer,
+        name: "session.timeout.ms",
+        value: "10000",
+        reason: "a crashed (or, with INSTANCE_ID, stopped) instance's partitions are idle until its \
+                 session expires: 10 s instead of librdkafka's 45 s, still above the broker's \
+                 6 s minimum and far above a heartbeat round trip",
+    },
+    Property {
+        client: Client::Consumer,
+        name: "heartbeat.interval.ms",
+        value: "3000",
+        reason: "three heartbeats per session timeout, so one lost heartbeat does not expire the session",
+    },
+    Property {
+        client: Client::Consumer,
+        name: "auto.offset.reset",
+        value: "earliest",
+        reason: "a new group (or one whose offsets expired) starts at the oldest record, not after the newest",
+    },
+    Property {
+        client: Client::Consumer,
+        name: "fetch.wait.max.ms",
+        value: "100",
+        reason: "how long the broker holds a fetch for new data: a resumed partition (after \
+                 back-pressure) and a quiet topic both wait this long for their next records \
+                 (librdkafka's 500 ms default stalled each pause/resume for half a second)",
+    },
+    Property {
+        client: Client::Consumer,
+        name: "statistics.interval.ms",
+        value: "5000",
+        reason: "librdkafka statistics feed the consumer lag metrics",
+    },
+];
+
+/// The worker's producer defaults: a passthrough property overrides them.
+pub const PRODUCER_DEFAULTS: &[Property] = &[
+    Property {
+        client: Client::Producer,
+        name: "message.timeout.ms",
+        value: "0",
+        reason: "infinite: the idempotent producer retries a failed send itself, in order and \
+                 without duplicates, for as long as it takes, so the worker never re-sends (and \
+                 reorders) an output; permanent errors (too large, not authorized, unknown topic) \
+                 still fail the send at once",
+    },
+    Property {
+        client: Client::Producer,
+        name: "linger.ms",
+        value: "5",
+        reason: "batches outputs for throughput at a small latency cost",
+    },
+    Property {
+        client: Client::Producer,
+        name: "compression.type",
+        value: "lz4",
+        reason: "JSON outputs compress well at little CPU cost",
+    },
+];
+
+/// Consumer defaults librdkafka refuses with `group.protocol=consumer`
+/// (KIP-848: the broker decides them).
+const CLASSIC_GROUP_ONLY: [&str; 3] = ["partition.assignment.strategy", "session.timeout.ms", "heartbeat.interval.ms"];
+
+/// Properties with a flag of their own: (property, flag and variable).
+const FLAG_PROPERTIES: [(&str, &str); 3] = [
+    ("bootstrap.servers", "--bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS"),
+    ("group.id", "--group-id / KAFKA_GROUP_ID"),
+    ("group.instance.id", "--instance-id / INSTANCE_ID"),
+];
+
 /// Variables that are flags of their own, not passthrough properties.
 const OWN_VARIABLES: [&str; 2] = ["KAFKA_BOOTSTRAP_SERVERS", "KAFKA_GROUP_ID"];
+
+/// librdkafka's aliases of one property: (alias, the name the worker uses).
+const ALIASES: &[(&str, &str)] = &[
+    ("metadata.broker.list", "bootstrap.servers"),
+    ("request.required.acks", "acks"),
+    ("auto.commit.enable", "enable.auto.commit"),
+    ("max.in.flight", "max.in.flight.requests.per.connection"),
+    ("message.send.max.retries", "retries"),
+    ("delivery.timeout.ms", "message.timeout.ms"),
+    ("queue.buffering.max.ms", "linger.ms"),
+    ("compression.codec", "compression.type"),
+    ("max.partition.fetch.bytes", "fetch.message.max.bytes"),
+    ("sasl.mechanism", "sasl.mechanisms"),
+    ("sasl.oauthbearer.client.credentials.client.id", "sasl.oauthbearer.client.id"),
+    ("sasl.oauthbearer.client.credentials.client.secret", "sasl.oauthbearer.client.secret"),
+];
+
+/// The one name of a property whatever librdkafka name it is given under:
+/// aliases, and the `topic.` prefix librdkafka accepts for topic-level
+/// properties (`topic.acks`). Two names of one property in a client's
+/// configuration would be applied in no defined order.
+pub fn canonical_name(name: &str) -> &str {
+    let name = match name.strip_prefix("topic.") {
+        // The global properties whose own name starts with `topic.`.
+        Some(_) if name.starts_with("topic.metadata.") || name == "topic.blacklist" => name,
+        Some(rest) => rest,
+        None => name,
+    };
+    ALIASES.iter().find(|(alias, _)| *alias == name).map_or(name, |(_, canonical)| canonical)
+}
+
+/// A value as librdkafka reads it, for comparing: booleans (`true`, `t`, `1`),
+/// `-1` for `all`, letter case.
+fn normalized(value: &str) -> String {
+    let value = value.trim().to_ascii_lowercase();
+    match value.as_str() {
+        "true" | "t" | "1" => "true".into(),
+        "false" | "f" | "0" => "false".into(),
+        "-1" => "all".into(),
+        _ => value,
+    }
+}
 
 fn parse_property(raw: &str) -> Result<(String, String), String> {
     match raw.split_once('=') {
@@ -57,75 +271,236 @@ fn parse_property(raw: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Kafka's rule for a group instance id (the same as for topic names).
+fn parse_instance_id(raw: &str) -> Result<String, String> {
+    let id = raw.trim();
+    if id.is_empty() || id == "." || id == ".." {
+        return Err("must be a non-empty name other than '.' and '..'".into());
+    }
+    if id.len() > 249 {
+        return Err(format!("at most 249 characters, got {}", id.len()));
+    }
+    if let Some(bad) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return Err(format!("only letters, digits, '.', '_' and '-' are allowed, found {bad:?}"));
+    }
+    Ok(id.to_owned())
+}
+
 /// `KAFKA_SASL_USERNAME` -> `sasl.username`.
 pub fn property_name(variable: &str) -> Option<String> {
     let name = variable.strip_prefix("KAFKA_")?;
     (!name.is_empty() && !OWN_VARIABLES.contains(&variable)).then(|| name.to_lowercase().replace('_', "."))
 }
 
-impl KafkaConfig {
-    /// Passthrough properties: environment first, then flags, so a flag wins.
-    pub fn passthrough(&self) -> Vec<(String, String)> {
-        let mut properties: Vec<(String, String)> = std::env::vars()
-            .filter_map(|(variable, value)| property_name(&variable).map(|name| (name, value)))
-            .collect();
-        properties.sort();
-        properties.extend(self.properties.iter().cloned());
-        properties
+/// One passthrough property and where it came from.
+struct Passthrough {
+    /// `KAFKA_SASL_USERNAME` or `-X sasl.username`.
+    source: String,
+    name: String,
+    value: String,
+}
+
+/// A client's properties, one entry per property whatever name it was given
+/// under: canonical name -> (name as given, value).
+#[derive(Default)]
+struct Properties(BTreeMap<String, (String, String)>);
+
+impl Properties {
+    fn set(&mut self, name: &str, value: &str) {
+        self.0.insert(canonical_name(name).to_owned(), (name.to_owned(), value.to_owned()));
     }
 
-    /// The consumer. Offsets are stored by the loop, only behind acknowledged
-    /// outputs, and committed by librdkafka on its interval, on rebalance and
-    /// on close.
-    pub fn consumer(&self, context: WorkerContext) -> anyhow::Result<StreamConsumer<WorkerContext>> {
-        self.client_config(&[
-            ("group.id", &self.group_id),
-            ("enable.auto.commit", "true"),
-            ("enable.auto.offset.store", "false"),
-            ("auto.offset.reset", "earliest"),
-            ("statistics.interval.ms", "5000"),
-        ])
-        .create_with_context(context)
-        .context("cannot create the Kafka consumer")
-    }
-
-    /// The producer: idempotent, so librdkafka's own retries neither duplicate
-    /// nor reorder; a delivery that still fails surfaces within 30 s and the
-    /// publisher retries it.
-    pub fn producer(&self, context: WorkerContext) -> anyhow::Result<FutureProducer<WorkerContext>> {
-        self.client_config(&[
-            ("enable.idempotence", "true"),
-            ("linger.ms", "5"),
-            ("compression.type", "lz4"),
-            ("message.timeout.ms", "30000"),
-        ])
-        .create_with_context(context)
-        .context("cannot create the Kafka producer")
-    }
-
-    /// A client config with the brokers, the worker's `defaults` and then the
-    /// user's passthrough properties, which override the defaults.
-    pub(super) fn client_config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+    fn into_client_config(self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.bootstrap_servers);
-        for (name, value) in defaults {
-            config.set(*name, *value);
-        }
-        for (name, value) in self.passthrough() {
+        for (_, (name, value)) in self.0 {
             config.set(name, value);
         }
         config
+    }
+}
+
+impl KafkaConfig {
+    fn passthrough_entries(&self) -> Vec<Passthrough> {
+        let mut entries: Vec<Passthrough> = std::env::vars()
+            .filter_map(|(variable, value)| {
+                property_name(&variable).map(|name| Passthrough { source: variable, name, value })
+            })
+            .collect();
+        entries.sort_by(|a, b| a.source.cmp(&b.source));
+        entries.extend(self.properties.iter().map(|(name, value)| Passthrough {
+            source: format!("-X {name}"),
+            name: name.clone(),
+            value: value.clone(),
+        }));
+        entries
+    }
+
+    /// Passthrough properties: environment first, then flags, so a flag wins.
+    pub fn passthrough(&self) -> Vec<(String, String)> {
+        self.passthrough_entries().into_iter().map(|p| (p.name, p.value)).collect()
     }
 
     /// Property names for the start-up log; values may be secrets.
     pub fn passthrough_names(&self) -> Vec<String> {
         self.passthrough().into_iter().map(|(name, _)| name).collect()
     }
+
+    /// Start-up checks of the passthrough, before any client exists: a
+    /// property that has a flag of its own, a locked property with another
+    /// value, a value the idempotent producer cannot take, and any name or
+    /// value librdkafka itself rejects. The error names every offending
+    /// property; it never prints a passthrough value, except those of locked
+    /// and limited properties, which are not secrets.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut problems = Vec::new();
+        for Passthrough { source, name, value } in self.passthrough_entries() {
+            let canonical = canonical_name(&name);
+            if let Some((_, flag)) = FLAG_PROPERTIES.iter().find(|(property, _)| *property == canonical) {
+                problems.push(format!("{source}: {canonical} has a setting of its own, {flag}; set it there"));
+                continue;
+            }
+            if let Some(locked) = LOCKED_PROPERTIES.iter().find(|p| p.name == canonical) {
+                if normalized(&value) != normalized(locked.value) {
+                    problems.push(format!(
+                        "{source}={value}: {} is locked to {}: {}",
+                        locked.name, locked.value, locked.reason
+                    ));
+                }
+                continue;
+            }
+            if let Some((_, least, most)) = IDEMPOTENCE_LIMITS.iter().find(|(limited, _, _)| *limited == canonical) {
+                if value.trim().parse::<i64>().is_ok_and(|v| v < *least || v > *most) {
+                    problems.push(format!(
+                        "{source}={value}: the idempotent producer (enable.idempotence=true, locked) needs \
+                         {canonical} between {least} and {most}"
+                    ));
+                    continue;
+                }
+            }
+            // librdkafka's own check of the name and value, without printing the value.
+            if let Err(error) = ClientConfig::new().set(&name, &value).create_native_config() {
+                problems.push(format!("{source}: {}", describe(&error)));
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "Kafka passthrough properties (KAFKA_* variables, -X) the worker cannot accept:\n  - {}",
+            problems.join("\n  - ")
+        )
+    }
+
+    /// The consumer's properties: defaults, passthrough, locked, own flags.
+    /// Offsets are stored by the worker, only behind acknowledged outputs,
+    /// and committed by librdkafka on its interval, on rebalance and on close.
+    pub fn consumer_config(&self) -> ClientConfig {
+        let new_protocol = self.passthrough().iter().any(|(name, value)| {
+            canonical_name(name) == "group.protocol" && value.trim().eq_ignore_ascii_case("consumer")
+        });
+        let defaults = CONSUMER_DEFAULTS.iter().filter(|p| !(new_protocol && CLASSIC_GROUP_ONLY.contains(&p.name)));
+        let mut properties = self.properties_with(defaults, Some(Client::Consumer));
+        properties.set("group.id", &self.group_id);
+        if let Some(id) = &self.instance_id {
+            properties.set("group.instance.id", id);
+        }
+        properties.into_client_config()
+    }
+
+    /// The producer's properties: defaults, passthrough, locked, brokers.
+    pub fn producer_config(&self) -> ClientConfig {
+        self.properties_with(PRODUCER_DEFAULTS.iter(), Some(Client::Producer)).into_client_config()
+    }
+
+    /// The admin client's properties: passthrough and brokers. No locked
+    /// producer properties: an idempotent admin client would ask the brokers
+    /// for a producer id it never uses.
+    pub fn admin_config(&self) -> ClientConfig {
+        self.properties_with([].iter(), None).into_client_config()
+    }
+
+    fn properties_with<'a>(&self, defaults: impl Iterator<Item = &'a Property>, client: Option<Client>) -> Properties {
+        let mut properties = Properties::default();
+        for default in defaults {
+            properties.set(default.name, default.value);
+        }
+        for (name, value) in self.passthrough() {
+            properties.set(&name, &value);
+        }
+        let role_is_client = |p: &&Property| Some(p.client) == client;
+        for locked in LOCKED_PROPERTIES.iter().filter(role_is_client) {
+            properties.set(locked.name, locked.value);
+        }
+        properties.set("bootstrap.servers", &self.bootstrap_servers);
+        properties
+    }
+
+    /// The consumer, with any context (see [`Self::consumer_config`]).
+    pub fn consumer<C: ConsumerContext + 'static>(&self, context: C) -> anyhow::Result<StreamConsumer<C>> {
+        self.consumer_config()
+            .create_with_context(context)
+            .map_err(|error| anyhow::anyhow!(describe(&error)))
+            .context("cannot create the Kafka consumer")
+    }
+
+    /// The producer, with any context (see [`Self::producer_config`]):
+    /// idempotent, so librdkafka's own retries neither duplicate nor reorder,
+    /// and it retries without a time limit (`message.timeout.ms=0`).
+    pub fn producer<C: ClientContext + 'static>(&self, context: C) -> anyhow::Result<FutureProducer<C>> {
+        self.producer_config()
+            .create_with_context(context)
+            .map_err(|error| anyhow::anyhow!(describe(&error)))
+            .context("cannot create the Kafka producer")
+    }
+}
+
+/// A client error without the property value (it may be a secret): rdkafka's
+/// `Display` appends it, and librdkafka quotes it in some messages.
+pub(super) fn describe(error: &KafkaError) -> String {
+    match error {
+        KafkaError::ClientConfig(_, description, name, _) if description.is_empty() => {
+            format!("invalid Kafka property {name}")
+        }
+        KafkaError::ClientConfig(_, description, _, value) if !value.is_empty() => {
+            let hidden = "(value not shown)";
+            let description = description.trim_end().replace(&format!("\"{value}\""), hidden);
+            match description.strip_suffix(value.as_str()) {
+                Some(head) => format!("{head}{hidden}"),
+                None => description,
+            }
+        }
+        KafkaError::ClientConfig(_, description, _, _) => description.trim_end().to_owned(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        kafka: KafkaConfig,
+    }
+
+    /// Parses flags only: the tests must not depend on the environment, so
+    /// none of them sets KAFKA_* variables, and the flags are what they vary.
+    fn config(args: &[&str]) -> KafkaConfig {
+        let mut config = Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied())).unwrap().kafka;
+        config.bootstrap_servers = "127.0.0.1:1".into();
+        config
+    }
+
+    /// What librdkafka itself makes of a configuration.
+    fn native(config: &ClientConfig, name: &str) -> String {
+        config.create_native_config().unwrap().get(name).unwrap()
+    }
+
+    fn error_of(args: &[&str]) -> String {
+        format!("{:#}", config(args).validate().unwrap_err())
+    }
 
     #[test]
     fn variables_map_to_librdkafka_properties() {
@@ -141,5 +516,266 @@ mod tests {
         assert_eq!(parse_property("a.b=c=d"), Ok(("a.b".into(), "c=d".into())));
         assert!(parse_property("novalue").is_err());
         assert!(parse_property("=x").is_err());
+    }
+
+    #[test]
+    fn aliases_and_the_topic_prefix_name_one_property() {
+        assert_eq!(canonical_name("request.required.acks"), "acks");
+        assert_eq!(canonical_name("topic.acks"), "acks");
+        assert_eq!(canonical_name("topic.request.required.acks"), "acks");
+        assert_eq!(canonical_name("metadata.broker.list"), "bootstrap.servers");
+        assert_eq!(canonical_name("max.in.flight"), "max.in.flight.requests.per.connection");
+        assert_eq!(canonical_name("topic.metadata.refresh.interval.ms"), "topic.metadata.refresh.interval.ms");
+        assert_eq!(canonical_name("security.protocol"), "security.protocol");
+    }
+
+    #[test]
+    fn the_locked_properties_cover_the_guarantees() {
+        let locked: Vec<(Client, &str, &str)> = LOCKED_PROPERTIES.iter().map(|p| (p.client, p.name, p.value)).collect();
+        assert_eq!(
+            locked,
+            [
+                (Client::Consumer, "enable.auto.commit", "true"),
+                (Client::Consumer, "enable.auto.offset.store", "false"),
+                (Client::Consumer, "isolation.level", "read_committed"),
+                (Client::Producer, "enable.idempotence", "true"),
+                (Client::Producer, "acks", "all"),
+            ]
+        );
+        assert!(LOCKED_PROPERTIES.iter().all(|p| p.reason.len() > 40));
+    }
+
+    #[test]
+    fn a_locked_property_with_another_value_is_refused_naming_every_one() {
+        let error = error_of(&[
+            "-X",
+            "enable.auto.commit=false",
+            "-X",
+            "enable.auto.offset.store=true",
+            "-X",
+            "isolation.level=read_uncommitted",
+            "-X",
+            "enable.idempotence=false",
+            "-X",
+            "acks=1",
+        ]);
+        for expected in [
+            "-X enable.auto.commit=false: enable.auto.commit is locked to true",
+            "-X enable.auto.offset.store=true: enable.auto.offset.store is locked to false",
+            "-X isolation.level=read_uncommitted: isolation.level is locked to read_committed",
+            "-X enable.idempotence=false: enable.idempotence is locked to true",
+            "-X acks=1: acks is locked to all",
+        ] {
+            assert!(error.contains(expected), "{expected:?} missing from:\n{error}");
+        }
+        assert!(error.contains("a crash loses the records"), "the reason is given:\n{error}");
+    }
+
+    #[test]
+    fn a_locked_property_under_an_alias_is_refused_too() {
+        let error = error_of(&["-X", "request.required.acks=0", "-X", "topic.acks=1"]);
+        assert!(error.contains("-X request.required.acks=0: acks is locked to all"), "{error}");
+        assert!(error.contains("-X topic.acks=1: acks is locked to all"), "{error}");
+    }
+
+    #[test]
+    fn a_locked_property_with_the_same_value_is_accepted() {
+        config(&[
+            "-X",
+            "enable.auto.commit=true",
+            "-X",
+            "enable.auto.offset.store=False",
+            "-X",
+            "isolation.level=read_committed",
+            "-X",
+            "enable.idempotence=1",
+            "-X",
+            "acks=-1",
+            "-X",
+            "request.required.acks=all",
+            "-X",
+            "security.protocol=PLAINTEXT",
+        ])
+        .validate()
+        .unwrap();
+    }
+
+    #[test]
+    fn own_settings_given_as_passthrough_are_refused_with_their_flag() {
+        let error = error_of(&[
+            "-X",
+            "bootstrap.servers=secret-host:9092",
+            "-X",
+            "metadata.broker.list=other:9092",
+            "-X",
+            "group.id=g",
+            "-X",
+            "group.instance.id=i",
+        ]);
+        assert!(error.contains("-X bootstrap.servers: bootstrap.servers has a setting of its own, --bootstrap-servers"));
+        assert!(error.contains("-X metadata.broker.list: bootstrap.servers has a setting of its own"));
+        assert!(error.contains("-X group.id: group.id has a setting of its own, --group-id / KAFKA_GROUP_ID"));
+        assert!(error.contains("-X group.instance.id: group.instance.id has a setting of its own, --instance-id"));
+        assert!(!error.contains("secret-host"), "values of other properties are never printed: {error}");
+    }
+
+    #[test]
+    fn what_the_idempotent_producer_cannot_take_is_refused_at_start_up() {
+        let error = error_of(&["-X", "max.in.flight=6", "-X", "retries=0"]);
+        assert!(error.contains("-X max.in.flight=6: the idempotent producer"), "{error}");
+        assert!(error.contains("max.in.flight.requests.per.connection between 1 and 5"), "{error}");
+        assert!(error.contains("-X retries=0"), "{error}");
+        config(&["-X", "max.in.flight.requests.per.connection=5", "-X", "retries=3"]).validate().unwrap();
+    }
+
+    #[test]
+    fn librdkafka_itself_refuses_a_producer_that_breaks_idempotence() {
+        // What `validate` spares the user from meeting later, at producer creation.
+        for (name, value, message) in [
+            ("max.in.flight", "6", "`max.in.flight` must be set <= 5"),
+            ("retries", "0", "`retries` must be set >= 1"),
+            ("queuing.strategy", "lifo", "`queuing.strategy` must be set to `fifo`"),
+        ] {
+            let mut producer = config(&[]).producer_config();
+            producer.set(name, value);
+            let error = match producer.create::<rdkafka::producer::BaseProducer>() {
+                Ok(_) => panic!("{name}={value} accepted"),
+                Err(error) => error.to_string(),
+            };
+            assert!(error.contains(message), "{name}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn names_and_values_librdkafka_rejects_are_reported_without_the_value() {
+        let error = error_of(&[
+            "-X",
+            "sasl.pasword=hunter2",
+            "-X",
+            "session.timeout.ms=soon",
+            "-X",
+            "security.protocol=hunter3",
+        ]);
+        assert!(error.contains("-X sasl.pasword: No such configuration property"), "{error}");
+        assert!(error.contains("-X session.timeout.ms: Invalid value"), "{error}");
+        assert!(error.contains("-X security.protocol: Invalid value"), "{error}");
+        for value in ["hunter2", "soon", "hunter3"] {
+            assert!(!error.contains(value), "{value} printed: {error}");
+        }
+    }
+
+    #[test]
+    fn passthrough_cannot_override_locked_properties_in_the_clients() {
+        // Even without `validate`, the locked values are what librdkafka gets.
+        let config = config(&[
+            "-X",
+            "enable.auto.commit=false",
+            "-X",
+            "enable.auto.offset.store=true",
+            "-X",
+            "isolation.level=read_uncommitted",
+            "-X",
+            "enable.idempotence=false",
+            "-X",
+            "request.required.acks=1",
+            "-X",
+            "group.id=other",
+            "-X",
+            "bootstrap.servers=elsewhere:9092",
+        ]);
+        let consumer = config.consumer_config();
+        assert_eq!(native(&consumer, "enable.auto.commit"), "true");
+        assert_eq!(native(&consumer, "enable.auto.offset.store"), "false");
+        assert_eq!(native(&consumer, "isolation.level"), "read_committed");
+        assert_eq!(native(&consumer, "group.id"), config.group_id);
+        assert_eq!(native(&consumer, "bootstrap.servers"), "127.0.0.1:1");
+        let producer = config.producer_config();
+        assert_eq!(native(&producer, "enable.idempotence"), "true");
+        assert_eq!(native(&producer, "acks"), "-1");
+        assert_eq!(native(&producer, "bootstrap.servers"), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn defaults_favour_fast_recovery() {
+        let config = config(&[]);
+        let consumer = config.consumer_config();
+        assert_eq!(native(&consumer, "partition.assignment.strategy"), "cooperative-sticky");
+        assert_eq!(native(&consumer, "session.timeout.ms"), "10000");
+        assert_eq!(native(&consumer, "heartbeat.interval.ms"), "3000");
+        assert_eq!(native(&consumer, "auto.offset.reset"), "smallest");
+        assert_eq!(native(&consumer, "group.id"), config.group_id);
+        assert_eq!(native(&consumer, "enable.auto.commit"), "true");
+        assert_eq!(native(&consumer, "enable.auto.offset.store"), "false");
+        assert_eq!(native(&consumer, "isolation.level"), "read_committed");
+        assert_eq!(consumer.get("group.instance.id"), None, "dynamic membership unless INSTANCE_ID is set");
+        let producer = config.producer_config();
+        assert_eq!(native(&producer, "message.timeout.ms"), "0");
+        assert_eq!(native(&producer, "enable.idempotence"), "true");
+        assert_eq!(native(&producer, "acks"), "-1");
+        assert_eq!(native(&producer, "linger.ms"), "5");
+        // Consumer properties stay out of the producer and the other way round.
+        assert_eq!(producer.get("session.timeout.ms"), None);
+        assert_eq!(consumer.get("message.timeout.ms"), None);
+    }
+
+    #[test]
+    fn passthrough_overrides_defaults_under_any_name() {
+        let config = config(&[
+            "-X",
+            "session.timeout.ms=30000",
+            "-X",
+            "partition.assignment.strategy=range",
+            "-X",
+            "delivery.timeout.ms=60000",
+            "-X",
+            "queue.buffering.max.ms=50",
+        ]);
+        let consumer = config.consumer_config();
+        assert_eq!(native(&consumer, "session.timeout.ms"), "30000");
+        assert_eq!(native(&consumer, "partition.assignment.strategy"), "range");
+        let producer = config.producer_config();
+        // One entry per property: the alias replaced the default, no order to lose.
+        assert_eq!(producer.get("message.timeout.ms"), None);
+        assert_eq!(native(&producer, "message.timeout.ms"), "60000");
+        assert_eq!(native(&producer, "linger.ms"), "50");
+    }
+
+    #[test]
+    fn the_new_group_protocol_gets_no_classic_only_defaults() {
+        let config = config(&["-X", "group.protocol=consumer"]);
+        let consumer = config.consumer_config();
+        for name in CLASSIC_GROUP_ONLY {
+            assert_eq!(consumer.get(name), None, "{name}");
+        }
+        assert_eq!(native(&consumer, "group.protocol"), "consumer");
+    }
+
+    #[test]
+    fn the_admin_client_gets_the_passthrough_and_nothing_of_the_producer() {
+        let admin = config(&["-X", "security.protocol=PLAINTEXT"]).admin_config();
+        assert_eq!(admin.get("security.protocol"), Some("PLAINTEXT"));
+        assert_eq!(admin.get("bootstrap.servers"), Some("127.0.0.1:1"));
+        assert_eq!(admin.get("enable.idempotence"), None);
+        assert_eq!(admin.get("message.timeout.ms"), None);
+    }
+
+    #[test]
+    fn an_instance_id_turns_on_static_membership() {
+        let config = config(&["--instance-id", "categorizer-0"]);
+        assert_eq!(native(&config.consumer_config(), "group.instance.id"), "categorizer-0");
+        assert_eq!(config.producer_config().get("group.instance.id"), None);
+        for bad in ["", "..", "pod 1", "a/b", &"x".repeat(250)] {
+            assert!(Cli::try_parse_from(["test", "--instance-id", bad]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn clients_are_generic_over_their_context() {
+        struct Quiet;
+        impl ClientContext for Quiet {}
+        impl ConsumerContext for Quiet {}
+        let config = config(&[]);
+        let _consumer: StreamConsumer<Quiet> = config.consumer(Quiet).unwrap();
+        let _producer: FutureProducer<Quiet> = config.producer(Quiet).unwrap();
     }
 }

@@ -1,0 +1,193 @@
+//! Start-up: a worker whose broker is unreachable waits, alive and not ready,
+//! and starts working when the broker comes; a passthrough property that
+//! would switch a guarantee off stops it at once, naming the property.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use serde_json::json;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A single-node broker of this test alone (`scripts/local-kafka` with its own
+/// ports and directory), not started until `start`. Dropping it stops the
+/// broker and deletes its directory, also when the test fails.
+struct PrivateBroker {
+    port: u16,
+    controller_port: u16,
+    dir: PathBuf,
+}
+
+impl PrivateBroker {
+    fn reserve() -> Self {
+        let dir = std::env::temp_dir().join(unique("startup-kafka"));
+        PrivateBroker { port: free_port(), controller_port: free_port(), dir }
+    }
+
+    fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn script(&self, action: &str) -> Command {
+        let mut command = Command::new(repo().join("scripts/local-kafka"));
+        command
+            .arg(action)
+            .current_dir(repo())
+            .env("LOCAL_KAFKA_PORT", self.port.to_string())
+            .env("LOCAL_KAFKA_CONTROLLER_PORT", self.controller_port.to_string())
+            .env("LOCAL_KAFKA_DIR", &self.dir)
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn start(&self) {
+        let output = self.script("start").output().expect("run scripts/local-kafka start");
+        assert!(
+            output.status.success(),
+            "private broker did not start:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        if self.dir.exists() {
+            let _ = self.script("stop").stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn spawn(topics: &Topics, extra_env: &[(&str, &str)]) -> Worker {
+    let (mut command, http, log) = worker_command(topics, TEXT_MODEL, extra_env);
+    let file = std::fs::File::create(&log).unwrap();
+    let child =
+        command.stdout(Stdio::from(file.try_clone().unwrap())).stderr(Stdio::from(file)).spawn().expect("spawn worker");
+    Worker { child: Some(child), http, log }
+}
+
+fn alive(worker: &mut Worker) -> bool {
+    worker.child.as_mut().unwrap().try_wait().unwrap().is_none()
+}
+
+fn readyz(worker: &Worker) -> Option<u16> {
+    http_get(worker.http, "/readyz").map(|(status, _)| status)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_started_before_its_broker_waits_not_ready_and_starts_when_it_comes() {
+    // Declared first, dropped last: the worker is gone before the broker stops.
+    let broker = PrivateBroker::reserve();
+    let topics = Topics::new("startup");
+    let bootstrap = broker.bootstrap();
+    let mut worker = spawn(&topics, &[("KAFKA_BOOTSTRAP_SERVERS", &bootstrap)]);
+
+    // Nothing listens on the broker's port yet: alive, answering, not ready.
+    let started = Instant::now();
+    let mut not_ready_answers = 0;
+    while started.elapsed() < Duration::from_secs(6) {
+        assert!(alive(&mut worker), "the worker exited while its broker was down:\n{}", worker.log_text());
+        match readyz(&worker) {
+            Some(200) => panic!("ready without a broker:\n{}", worker.log_text()),
+            Some(503) => not_ready_answers += 1,
+            Some(other) => panic!("/readyz answered {other}"),
+            None => {}
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(not_ready_answers >= 20, "/readyz answered 503 only {not_ready_answers} times");
+    assert_eq!(http_get(worker.http, "/healthz").map(|(status, _)| status), Some(200));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !worker.log_text().contains("Kafka is not reachable yet") {
+        assert!(Instant::now() < deadline, "no warning about the unreachable broker:\n{}", worker.log_text());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(alive(&mut worker), "{}", worker.log_text());
+
+    // The broker comes: the worker creates its topics, joins and categorizes.
+    broker.start();
+    let broker_up = Instant::now();
+    while readyz(&worker) != Some(200) {
+        assert!(alive(&mut worker), "the worker exited:\n{}", worker.log_text());
+        assert!(
+            broker_up.elapsed() < Duration::from_secs(60),
+            "not ready 60 s after the broker came:\n{}",
+            worker.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("ready {:?} after the broker came", broker_up.elapsed());
+
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &bootstrap).create().expect("producer");
+    let value = json!({"product_id": "SKU-1", "name": "Pastilha de freio dianteira Gol G5", "brand": "Cobreq"});
+    producer
+        .send(FutureRecord::to(&topics.input).key("k1").payload(&value.to_string()), Duration::from_secs(30))
+        .await
+        .map_err(|(error, _)| error)
+        .expect("produce");
+
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("reader");
+    reader.subscribe(&[&topics.output]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let output = loop {
+        assert!(Instant::now() < deadline, "no result within 60 s:\n{}", worker.log_text());
+        match reader.poll(Duration::from_millis(500)) {
+            Some(Ok(message)) => break message.detach(),
+            Some(Err(error)) => eprintln!("reading {}: {error}", topics.output),
+            None => {}
+        }
+    };
+    let event = json(&output);
+    assert_eq!(event["product_id"], json!("SKU-1"));
+    assert_eq!(event["category"]["code"], json!("AUTOPECAS"));
+
+    // Logs written to a file carry no colour codes.
+    let log = worker.log_text();
+    assert!(!log.contains('\u{1b}'), "ANSI escape codes in a log file:\n{log}");
+}
+
+#[test]
+fn a_passthrough_that_switches_a_guarantee_off_stops_start_up_naming_it() {
+    let topics = Topics::new("locked");
+    // Unreachable brokers: the check comes before any connection.
+    let brokers = format!("127.0.0.1:{}", free_port());
+    let mut worker = spawn(&topics, &[("KAFKA_BOOTSTRAP_SERVERS", &brokers), ("KAFKA_ENABLE_AUTO_COMMIT", "false")]);
+    let started = Instant::now();
+    let status = worker.wait_exit(Duration::from_secs(20));
+    let log = worker.log_text();
+    assert!(!status.success(), "{log}");
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(log.contains("KAFKA_ENABLE_AUTO_COMMIT=false: enable.auto.commit is locked to true"), "{log}");
+    assert!(log.contains("the worker never commits by hand"), "the reason is given: {log}");
+}
+
+#[test]
+fn a_refusal_from_the_broker_while_creating_topics_stops_start_up_naming_the_topic() {
+    // The test broker (KAFKA_BOOTSTRAP_SERVERS) has fewer than 100 brokers: a
+    // permanent answer, not worth waiting for.
+    let topics = Topics::new("refused");
+    let mut worker = spawn(&topics, &[("TOPIC_REPLICATION_FACTOR", "100")]);
+    let status = worker.wait_exit(Duration::from_secs(30));
+    let log = worker.log_text();
+    assert!(!status.success(), "{log}");
+    assert!(log.contains(&format!("cannot create topic {}", topics.input)), "{log}");
+    assert!(log.contains("replication factor 100"), "{log}");
+    assert!(!log.contains("Kafka is not reachable yet"), "a refusal is not retried: {log}");
+}
