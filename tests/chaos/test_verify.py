@@ -83,6 +83,13 @@ def test_an_event_whose_delivery_failed_is_not_lost_and_is_noted_when_seen():
     assert verify({1: [1, 3]}, stream(OUTPUT, [(1, 1), (1, 3)])).lost == 0
 
 
+def test_a_key_in_two_partitions_fails_the_run():
+    records = stream(OUTPUT, [(1, 1)], partition=0) + stream(OUTPUT, [(1, 2)], partition=1)
+    result = verify({1: [1, 2]}, records)
+    assert result.split_keys == 1
+    assert not result.passed
+
+
 def test_longest_idle_partition():
     times = {0: [1000, 1100, 6100, 6200], 1: [1050, 1150]}
     assert longest_idle(times, (1000, 7000)) == (5.85, 1)

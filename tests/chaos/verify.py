@@ -72,12 +72,13 @@ class Result:
     violation_keys: set[int] = field(default_factory=set)
     violation_examples: list[tuple[str, int, int, int]] = field(default_factory=list)  # kind, key, seq, max before
     seen_not_acked: int = 0  # delivery reported failed (or never reported), yet the event came out
+    split_keys: int = 0  # keys found in more than one partition of a topic: their order is undefined
     max_idle_s: float = 0.0
     max_idle_partition: int | None = None
 
     @property
     def passed(self) -> bool:
-        return self.lost == 0 and self.order_violations == 0
+        return self.lost == 0 and self.order_violations == 0 and self.split_keys == 0
 
 
 EXAMPLES = 5
@@ -104,6 +105,8 @@ def verify(
     seen_in_topic: dict[tuple[str, int], set[int]] = defaultdict(set)
     max_in_topic: dict[tuple[str, int], int] = {}
     output_times: dict[int, list[int]] = defaultdict(list)
+    partition_of: dict[tuple[str, int], int] = {}
+    split: set[tuple[str, int]] = set()
 
     for r in records:
         if r.kind == OUTPUT:
@@ -114,6 +117,8 @@ def verify(
         if r.source_partition is not None:
             output_times[r.source_partition].append(r.timestamp_ms)
         stream = (r.kind, r.key)
+        if partition_of.setdefault(stream, r.partition) != r.partition:
+            split.add(stream)
         seen = seen_in_topic[stream]
         if r.seq not in seen:
             largest = max_in_topic.get(stream, 0)
@@ -125,6 +130,7 @@ def verify(
             seen.add(r.seq)
             max_in_topic[stream] = max(largest, r.seq)
 
+    result.split_keys = len(split)
     for (key, seq), n in times_seen.items():
         if n > 1:
             result.duplicated += 1
