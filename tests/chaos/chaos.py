@@ -460,6 +460,8 @@ class Faults:
         self.queue: list[Event] = []
         self.order = 0
         self.restart_at: dict[int, float] = {}  # worker -> when to start it again
+        self.broker_restarts: list[threading.Thread] = []
+        self.broker_error: Exception | None = None
         self.done = {"kill": 0, "term": 0, "broker-crash": 0}
 
     def push(self, at: float, action: str, target: int = 0) -> None:
@@ -484,6 +486,8 @@ class Faults:
             self.restart_due()
             if not producer.is_alive():
                 raise RuntimeError(f"the producer stopped: {producer.error!r}")
+            if self.broker_error is not None:
+                raise self.broker_error
             time.sleep(0.1)
 
     def handle_exits(self) -> None:
@@ -517,8 +521,8 @@ class Faults:
         stamp = self.clock.stamp()
         if event.action in ("kill", "term"):
             running = [i for i in self.workers.running() if i not in self.restart_at]
-            if not running:
-                say(f"{stamp} no worker running to {event.action}; skipped")
+            if not running:  # all down: this fault waits for one to be back
+                self.push(self.clock.now() + 1.0, event.action)
                 return
             target = self.rng.choice(running)
             sig = signal.SIGKILL if event.action == "kill" else signal.SIGTERM
@@ -537,9 +541,19 @@ class Faults:
             say(f"{stamp} kill -9 broker {node}; restart in {self.args.broker_down:.0f}s")
             self.push(self.clock.now() + self.args.broker_down, "broker-restart", node)
         elif event.action == "broker-restart":
-            t = self.clock.now()
-            self.brokers.restart(event.target)
-            say(f"{self.clock.stamp()} broker {event.target} back (its start took {self.clock.now() - t:.1f}s)")
+            # In the background: worker faults go on while the broker starts.
+            thread = threading.Thread(target=self.restart_broker, args=(event.target,), daemon=True)
+            thread.start()
+            self.broker_restarts.append(thread)
+
+    def restart_broker(self, node: int) -> None:
+        t = self.clock.now()
+        try:
+            self.brokers.restart(node)
+        except Exception as error:  # raised by the main thread
+            self.broker_error = error
+            return
+        say(f"{self.clock.stamp()} broker {node} back (its start took {self.clock.now() - t:.1f}s)")
 
     def finish(self) -> None:
         """Brings back, now, whatever is down; drops the faults not yet due."""
@@ -547,6 +561,10 @@ class Faults:
             if event.action == "broker-restart":
                 self.execute(event)
         self.queue.clear()
+        for thread in self.broker_restarts:
+            thread.join(300)
+        if self.broker_error is not None or any(t.is_alive() for t in self.broker_restarts):
+            raise RuntimeError(f"a broker could not be restarted: {self.broker_error!r}")
         deadline = time.monotonic() + self.args.term_timeout + 15
         while True:
             self.handle_exits()
