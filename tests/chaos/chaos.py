@@ -408,6 +408,12 @@ class EventProducer(threading.Thread):
                     self.status[key].pop()  # not handed over: never produced
                     producer.poll(0.05)
                     break
+                except KafkaException as error:
+                    self.status[key].pop()
+                    if not error.args[0].fatal():
+                        raise
+                    self._fatal.set()  # replaced at the top of the loop
+                    break
             producer.poll(0)
             time.sleep(max(0.0, tick - (time.monotonic() - now)))
         self.window_ms = (self.window_ms[0], epoch_ms())
