@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test build deps kafka-start kafka-stop train lint bench
+.PHONY: help run test build deps kafka-start kafka-stop train lint bench chaos chaos-short
 
 help:
 	@echo "make run    - local Kafka + worker + sample producer, prints categorized events (Ctrl-C stops)"
@@ -11,6 +11,9 @@ help:
 	@echo "make train  - retrain both models into model/"
 	@echo "make lint   - cargo fmt --check and clippy"
 	@echo "make bench  - throughput figures: model only (Rust and Python/scikit-learn) and end to end on local Kafka"
+	@echo "make chaos  - fault injection (~15 min): 20+ worker SIGKILLs and 2 broker crashes on a single node,"
+	@echo "              then a broker lost and regained in a 3-node cluster; tables of lost/duplicated/reordered events"
+	@echo "make chaos-short - the ~90 s fault-injection run that make test does"
 
 deps:
 	scripts/setup-python
@@ -41,3 +44,13 @@ bench: deps
 	scripts/local-kafka start
 	.venv/bin/python ml/bench_inference.py
 	ORT_DYLIB_PATH=$$(scripts/ort-path) KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-9092} cargo bench --bench throughput
+
+# Both runs always run and print their tables; the target fails if either does.
+chaos: deps build
+	@rc=0; \
+	scripts/chaos --duration 300 --kills 20 --terms 2 --broker-crashes 2 || rc=$$?; \
+	scripts/chaos --cluster --duration 150 --kills 5 --terms 1 --broker-crashes 1 || rc=$$?; \
+	exit $$rc
+
+chaos-short: deps build
+	scripts/chaos --short
