@@ -5,7 +5,9 @@
 //!     make bench            # or: cargo bench --bench throughput
 //!
 //! Needs a broker at KAFKA_BOOTSTRAP_SERVERS (scripts/local-kafka start) and
-//! ORT_DYLIB_PATH (scripts/ort-path).
+//! ORT_DYLIB_PATH (scripts/ort-path). With BENCH_BASELINE_BIN set to another
+//! build of the worker, the end-to-end drain runs both in alternating rounds
+//! and prints the ratio.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -57,7 +59,11 @@ fn model_only() {
     }
 }
 
-async fn end_to_end() {
+const ROUNDS: usize = 3;
+
+/// Fills a fresh 6-partition topic with `RECORDS` events, then times one
+/// worker draining it, from its start to the last result.
+async fn drain(binary: &std::path::Path) -> f64 {
     let topics = Topics::new("bench");
     topics.create_input(6).await;
     let producer: FutureProducer = ClientConfig::new()
@@ -83,7 +89,8 @@ async fn end_to_end() {
         delivery.await.expect("delivery").map_err(|(e, _)| e).expect("produce");
     }
     let started = Instant::now();
-    let worker = Worker::start(&topics, TEXT_MODEL, &[("RUST_LOG", "info,ort=warn"), ("TOPIC_PARTITIONS", "6")]);
+    let env = [("RUST_LOG", "info,ort=warn"), ("TOPIC_PARTITIONS", "6")];
+    let worker = Worker::start_command(worker_command_of(binary, &topics, TEXT_MODEL, &env));
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let done: i64 = try_end_offsets(&topics.output, 6).map(|ends| ends.values().sum()).unwrap_or(0);
@@ -93,12 +100,36 @@ async fn end_to_end() {
         assert!(Instant::now() < deadline, "worker did not finish:\n{}", worker.log_text());
         std::thread::sleep(Duration::from_millis(50));
     }
-    let elapsed = started.elapsed();
-    println!(
-        "end to end (start worker, drain {RECORDS} records from 6 partitions, publish results): {:.1} s, {:.0} records/s",
-        elapsed.as_secs_f64(),
-        RECORDS as f64 / elapsed.as_secs_f64()
-    );
+    RECORDS as f64 / started.elapsed().as_secs_f64()
+}
+
+fn median(mut rates: Vec<f64>) -> f64 {
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
+}
+
+async fn end_to_end() {
+    let this = std::path::PathBuf::from(env!("CARGO_BIN_EXE_product-categorizer"));
+    let mut contenders = vec![("this build", this)];
+    if let Some(baseline) = std::env::var_os("BENCH_BASELINE_BIN") {
+        contenders.push(("baseline", baseline.into()));
+    }
+    println!("end to end (start worker, drain {RECORDS} records from 6 partitions, publish results), {ROUNDS} rounds:");
+    let mut rates = vec![Vec::new(); contenders.len()];
+    for round in 1..=ROUNDS {
+        for ((label, binary), rates) in contenders.iter().zip(&mut rates) {
+            let rate = drain(binary).await;
+            println!("  round {round} {label:<10} {rate:>8.0} records/s");
+            rates.push(rate);
+        }
+    }
+    let medians: Vec<f64> = rates.into_iter().map(median).collect();
+    for ((label, binary), median) in contenders.iter().zip(&medians) {
+        println!("  median {label:<10} {median:>8.0} records/s  ({})", binary.display());
+    }
+    if let [this, baseline] = medians[..] {
+        println!("  this build / baseline: {:.2}x", this / baseline);
+    }
 }
 
 #[tokio::main]

@@ -110,9 +110,19 @@ fn free_port() -> u16 {
 }
 
 pub fn worker_command(topics: &Topics, model: &str, extra_env: &[(&str, &str)]) -> (Command, SocketAddr, PathBuf) {
+    worker_command_of(Path::new(env!("CARGO_BIN_EXE_product-categorizer")), topics, model, extra_env)
+}
+
+/// The same for another build of the worker (the benchmark's baseline).
+pub fn worker_command_of(
+    binary: &Path,
+    topics: &Topics,
+    model: &str,
+    extra_env: &[(&str, &str)],
+) -> (Command, SocketAddr, PathBuf) {
     let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let log = std::env::temp_dir().join(format!("{}.log", unique("worker")));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_product-categorizer"));
+    let mut command = Command::new(binary);
     command
         .current_dir(repo())
         .env_clear()
@@ -141,7 +151,10 @@ pub fn worker_command(topics: &Topics, model: &str, extra_env: &[(&str, &str)]) 
 impl Worker {
     /// Starts the worker and waits until /readyz says ready.
     pub fn start(topics: &Topics, model: &str, extra_env: &[(&str, &str)]) -> Worker {
-        let (mut command, http, log) = worker_command(topics, model, extra_env);
+        Worker::start_command(worker_command(topics, model, extra_env))
+    }
+
+    pub fn start_command((mut command, http, log): (Command, SocketAddr, PathBuf)) -> Worker {
         let file = std::fs::File::create(&log).unwrap();
         let child = command
             .stdout(Stdio::from(file.try_clone().unwrap()))
