@@ -22,12 +22,16 @@ fn main() -> ExitCode {
             let _telemetry = logging::init(cli.worker.log_format, "info,ort=warn");
             let shutdown_timeout = Duration::from_secs(cli.worker.pipeline.shutdown_timeout_secs);
             tokio::runtime::Runtime::new().context("cannot start the async runtime").and_then(|runtime| {
-                runtime.block_on(async {
+                let result = runtime.block_on(async {
                     let shutdown = CancellationToken::new();
                     tokio::spawn(cancel_on_signal(shutdown.clone()));
                     tokio::spawn(exit_after(shutdown.clone(), shutdown_timeout));
                     application::run(cli.worker, shutdown).await
-                })
+                });
+                // A librdkafka close still blocked on a dead broker must not
+                // hold the exit: the stop's budget is spent.
+                runtime.shutdown_background();
+                result
             })
         }
     };

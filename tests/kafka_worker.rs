@@ -204,7 +204,14 @@ async fn a_worker_killed_mid_stream_and_restarted_loses_no_record() {
         .collect();
     produce(&topics.input, &inputs).await;
     // Small batches, little in flight and a slow commit interval make the kill land mid-stream with uncommitted work.
-    let env = [("BATCH_SIZE", "8"), ("MAX_IN_FLIGHT", "8"), ("KAFKA_AUTO_COMMIT_INTERVAL_MS", "2000")];
+    // A stable instance id: the restarted worker gets its partitions back at once.
+    let instance = unique("instance");
+    let env = [
+        ("BATCH_SIZE", "8"),
+        ("MAX_IN_FLIGHT", "8"),
+        ("KAFKA_AUTO_COMMIT_INTERVAL_MS", "2000"),
+        ("INSTANCE_ID", instance.as_str()),
+    ];
     let mut first = Worker::start(&topics, TEXT_MODEL, &env);
     wait_for(|| first.metric("categorizer_records_categorized_total", &[]) >= 200.0);
     first.signal("KILL");
@@ -212,7 +219,11 @@ async fn a_worker_killed_mid_stream_and_restarted_loses_no_record() {
     let before_restart = consume(&topics.output, total, Duration::from_secs(3)).len();
     assert!(before_restart < total, "the kill must land mid-stream ({before_restart} of {total} done)");
 
+    let restarted = std::time::Instant::now();
     let _second = Worker::start(&topics, TEXT_MODEL, &env);
+    // Ready means the model is loaded and the partitions are assigned.
+    let took = restarted.elapsed();
+    assert!(took < Duration::from_secs(10), "the restarted instance took {took:?} to get its partitions");
     let outputs =
         consume_until(&topics.output, Duration::from_secs(90), |messages| distinct_products(messages).len() >= total);
     let products = distinct_products(&outputs);

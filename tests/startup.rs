@@ -1,6 +1,8 @@
-//! Start-up: a worker whose broker is unreachable waits, alive and not ready,
-//! and starts working when the broker comes; a passthrough property that
-//! would switch a guarantee off stops it at once, naming the property.
+//! Start-up and stop: a worker whose broker is unreachable waits, alive and
+//! not ready, and starts working when the broker comes; a passthrough
+//! property that would switch a guarantee off stops it at once, naming the
+//! property; a worker whose broker hangs still stops within its shutdown
+//! timeout.
 
 mod common;
 
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 use serde_json::json;
 
@@ -61,9 +63,20 @@ impl PrivateBroker {
     }
 }
 
+impl PrivateBroker {
+    /// Sends the broker's JVM a signal (`STOP`: it hangs with its sockets open).
+    fn signal(&self, signal: &str) {
+        let pid = std::fs::read_to_string(self.dir.join("kafka.pid")).expect("broker pid file");
+        let status = Command::new("kill").args([&format!("-{signal}"), pid.trim()]).status().expect("kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+}
+
 impl Drop for PrivateBroker {
     fn drop(&mut self) {
         if self.dir.exists() {
+            let _ = std::fs::read_to_string(self.dir.join("kafka.pid"))
+                .map(|pid| Command::new("kill").args(["-CONT", pid.trim()]).status());
             let _ = self.script("stop").stdout(Stdio::null()).stderr(Stdio::null()).status();
             let _ = std::fs::remove_dir_all(&self.dir);
         }
@@ -190,4 +203,49 @@ fn a_refusal_from_the_broker_while_creating_topics_stops_start_up_naming_the_top
     assert!(log.contains(&format!("cannot create topic {}", topics.input)), "{log}");
     assert!(log.contains("replication factor 100"), "{log}");
     assert!(!log.contains("Kafka is not reachable yet"), "a refusal is not retried: {log}");
+}
+
+/// Defect 9 of the delivery review: with its broker hung (SIGSTOP: sockets
+/// open, no answers) mid-stream, SIGTERM still ends the worker within
+/// SHUTDOWN_TIMEOUT_SECS, whatever librdkafka waits for.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_whose_broker_hangs_stops_within_its_shutdown_timeout() {
+    let broker = PrivateBroker::reserve();
+    broker.start();
+    let topics = Topics::new("hungbroker");
+    let bootstrap = broker.bootstrap();
+    let env = [("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str()), ("SHUTDOWN_TIMEOUT_SECS", "5"), ("BATCH_SIZE", "8")];
+    let mut worker = spawn(&topics, &env);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while readyz(&worker) != Some(200) {
+        assert!(alive(&mut worker) && Instant::now() < deadline, "not ready:\n{}", worker.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &bootstrap).create().expect("producer");
+    for i in 0..2000 {
+        let value = json!({"product_id": i, "name": "Cimento CP II 50kg Votoran"}).to_string();
+        producer
+            .send_result(FutureRecord::to(&topics.input).key("k").payload(&value))
+            .map_err(|(error, _)| error)
+            .expect("enqueue");
+    }
+    producer.flush(Duration::from_secs(30)).expect("produce");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while worker.metric("categorizer_records_categorized_total", &[]) < 1.0 {
+        assert!(Instant::now() < deadline, "nothing categorized:\n{}", worker.log_text());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    broker.signal("STOP");
+    worker.signal("TERM");
+    let stopping = Instant::now();
+    let status = worker.wait_exit(Duration::from_secs(30));
+    let took = stopping.elapsed();
+    broker.signal("CONT");
+    eprintln!("stopped in {took:?} with {status}");
+    assert!(took <= Duration::from_secs(6), "took {took:?} with a 5 s shutdown timeout:\n{}", worker.log_text());
+    // Outputs in flight or positions to commit: either cannot finish, and the
+    // exit says so.
+    assert!(!status.success(), "a stop that left work unfinished exited 0");
+    let log = worker.log_text();
+    assert!(log.contains("were not acknowledged") || log.contains("cannot commit the final positions"), "{log}");
 }

@@ -18,9 +18,6 @@ use super::spans;
 use crate::app::SourceRecord;
 use crate::ports::{Rebalance, Received, RecordSource, SourceError, SourceEvent};
 
-/// How long a commit on revoke or at shutdown may take.
-const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// What a Kafka record carries besides the app's view of it.
 pub struct KafkaMeta {
     pub headers: HeaderList,
@@ -31,12 +28,19 @@ pub struct KafkaSource {
     consumer: Arc<StreamConsumer<WorkerContext>>,
     topic: String,
     group: String,
+    /// How long a commit on revoke or at shutdown may take.
+    commit_timeout: Duration,
 }
 
 impl KafkaSource {
-    pub fn new(consumer: StreamConsumer<WorkerContext>, topic: String, group: String) -> anyhow::Result<Self> {
+    pub fn new(
+        consumer: StreamConsumer<WorkerContext>,
+        topic: String,
+        group: String,
+        commit_timeout: Duration,
+    ) -> anyhow::Result<Self> {
         consumer.subscribe(&[&topic]).map_err(|error| anyhow::anyhow!("cannot subscribe to {topic}: {error}"))?;
-        Ok(KafkaSource { consumer: Arc::new(consumer), topic, group })
+        Ok(KafkaSource { consumer: Arc::new(consumer), topic, group, commit_timeout })
     }
 
     /// Leaves the group. librdkafka's close can wait on an unreachable broker:
@@ -143,11 +147,11 @@ impl RecordSource for KafkaSource {
         let list = self.list(positions.iter().map(|(p, o)| (*p, Offset::Offset(*o))))?;
         let consumer = self.consumer.clone();
         let commit = tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync));
-        match tokio::time::timeout(COMMIT_TIMEOUT, commit).await {
+        match tokio::time::timeout(self.commit_timeout, commit).await {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(error))) => Err(classify(&error)),
             Ok(Err(join)) => Err(SourceError::Transient(format!("the commit panicked: {join}"))),
-            Err(_) => Err(SourceError::Transient(format!("no commit answer within {COMMIT_TIMEOUT:?}"))),
+            Err(_) => Err(SourceError::Transient(format!("no answer within {:?}", self.commit_timeout))),
         }
     }
 }

@@ -57,6 +57,8 @@ pub enum PipelineError {
          read again"
     )]
     Unfinished(usize),
+    #[error("cannot commit the final positions ({0}); the records after the last commit will be read again")]
+    Uncommitted(SourceError),
 }
 
 /// A record on its way through: taken in `epoch` of its partition.
@@ -434,8 +436,9 @@ where
     }
 
     fn drain_budget(&self) -> Duration {
-        // Leaves time for the commit and the source's close within the total.
-        Duration::from_secs(self.config.shutdown_timeout_secs).mul_f64(0.7)
+        // Leaves time for the commit and the source's close within the total
+        // (see `application::run`).
+        Duration::from_secs(self.config.shutdown_timeout_secs).mul_f64(0.6)
     }
 
     /// Sends what was fetched (unless the model or the sink is down), waits
@@ -461,14 +464,14 @@ where
         }
         self.store();
         let positions = self.partitions.positions();
-        if !positions.is_empty() {
-            if let Err(error) = self.source.commit(&positions).await {
-                tracing::warn!(%error, "cannot commit positions at shutdown; the records after the last commit will be read again");
-            }
-        }
-        match self.unfinished() {
-            0 => Ok(()),
-            unfinished => Err(PipelineError::Unfinished(unfinished)),
+        let committed = match positions.is_empty() {
+            true => Ok(()),
+            false => self.source.commit(&positions).await,
+        };
+        match (self.unfinished(), committed) {
+            (0, Ok(())) => Ok(()),
+            (0, Err(error)) => Err(PipelineError::Uncommitted(error)),
+            (unfinished, _) => Err(PipelineError::Unfinished(unfinished)),
         }
     }
 
