@@ -169,6 +169,13 @@ pub const CONSUMER_DEFAULTS: &[Property] = &[
     },
     Property {
         client: Client::Consumer,
+        name: "auto.commit.interval.ms",
+        value: "1000",
+        reason: "stored positions reach the broker within a second: after a crash the next owner \
+                 repeats at most about a second of outputs (librdkafka's default: 5 s)",
+    },
+    Property {
+        client: Client::Consumer,
         name: "fetch.wait.max.ms",
         value: "100",
         reason: "how long the broker holds a fetch for new data: a resumed partition (after \
