@@ -122,7 +122,10 @@ impl Metrics {
             )?,
             publish_retries: register(
                 &registry,
-                IntCounter::with_opts(opts("publish_retries_total", "Failed publish attempts that were retried."))?,
+                IntCounter::with_opts(opts(
+                    "publish_retries_total",
+                    "Outputs offered again to a full producer queue (librdkafka retries failed sends itself).",
+                ))?,
             )?,
             registry,
         };
