@@ -93,7 +93,7 @@ fn enqueue(producer: &FutureProducer<WorkerContext>, message: &Outbound) -> Resu
 fn classify(error: &KafkaError, topic: &str) -> SinkError {
     match error.rdkafka_error_code() {
         Some(RDKafkaErrorCode::QueueFull) => SinkError::QueueFull,
-        Some(RDKafkaErrorCode::MessageSizeTooLarge) => {
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge) => {
             SinkError::TooLarge(format!("{topic} refused the record as too large: {error}"))
         }
         _ => SinkError::Fatal(format!("cannot write to topic {topic}: {error}")),
