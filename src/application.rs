@@ -78,11 +78,9 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
     let commit_timeout = shutdown_timeout.mul_f64(0.2).min(Duration::from_secs(5));
     let source = KafkaSource::new(consumer, kafka.input_topic.clone(), kafka.group_id.clone(), commit_timeout)?;
     let max_message_bytes = kafka
-        .passthrough()
-        .iter()
-        .rev()
-        .find(|(name, _)| name == "message.max.bytes")
-        .and_then(|(_, value)| value.parse().ok())
+        .producer_config()
+        .get("message.max.bytes")
+        .and_then(|value| value.parse().ok())
         .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
     let sink = KafkaSink::new(
         producer,

@@ -1,5 +1,6 @@
 //! librdkafka callbacks: statistics become lag metrics, client errors are
-//! counted, rebalances drive readiness and tell the loop what was revoked.
+//! counted, rebalances are handed to the pipeline (`KafkaSource` confirms
+//! them).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,10 +132,11 @@ impl ConsumerContext for WorkerContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 Rebalance::Revoked { partitions, lost: consumer.assignment_lost() }
             }
+            // librdkafka expects an unassign: whatever was owned is gone.
             other => {
                 self.metrics.kafka_errors.with_label_values(&["rebalance"]).inc();
-                tracing::warn!(error = ?other, "rebalance failed");
-                return;
+                tracing::warn!(error = ?other, "rebalance failed; giving up the assignment");
+                Rebalance::Revoked { partitions, lost: true }
             }
         };
         tracing::debug!(?rebalance, "rebalance reported; waiting for the pipeline to confirm it");

@@ -140,22 +140,33 @@ impl OutputSink for KafkaSink {
 
     fn send(&mut self, received: &Received<KafkaMeta>, outcome: &Outcome) -> Result<KafkaDelivery, SinkError> {
         let record = &received.record;
-        let topic = match outcome {
-            Outcome::Categorized(_) => &self.output_topic,
-            _ => &self.dlq_topic,
-        };
-        let span = spans::send(&received.span, topic);
-        let trace = inject(&span.context(), &received.meta.headers);
-        let message = match outcome {
-            Outcome::Categorized(event) => Outbound {
-                topic: topic.clone(),
-                key: Some(record.key.clone().unwrap_or_else(|| event.product_id.clone().into_bytes())),
-                payload: serde_json::to_vec(event)
-                    .map_err(|e| SinkError::Fatal(format!("cannot serialize a result event: {e}")))?,
-                headers: result_headers(&self.model_name, &self.model_version, &trace),
-            },
+        let observe = self.latency_observer(received.meta.timestamp_ms);
+        match outcome {
+            Outcome::Categorized(event) => {
+                let span = spans::send(&received.span, &self.output_topic);
+                let trace = inject(&span.context(), &received.meta.headers);
+                let message = Outbound {
+                    topic: self.output_topic.clone(),
+                    key: Some(record.key.clone().unwrap_or_else(|| event.product_id.clone().into_bytes())),
+                    payload: serde_json::to_vec(event)
+                        .map_err(|e| SinkError::Fatal(format!("cannot serialize a result event: {e}")))?,
+                    headers: result_headers(&self.model_name, &self.model_version, &trace),
+                };
+                let delivery = enqueue(&self.producer, &message)?;
+                let topic = message.topic;
+                Ok(Box::pin(
+                    async move {
+                        delivered(delivery, &topic).await?;
+                        observe();
+                        Ok(())
+                    }
+                    .instrument(span),
+                ))
+            }
             Outcome::DeadLetter(rejection) => {
                 tracing::debug!(parent: &received.span, %rejection, "dead letter");
+                let span = spans::send(&received.span, &self.dlq_topic);
+                let trace = inject(&span.context(), &received.meta.headers);
                 let failed_at = format_timestamp(OffsetDateTime::now_utc());
                 let info = DeadLetterInfo {
                     rejection,
@@ -164,40 +175,31 @@ impl OutputSink for KafkaSink {
                     offset: record.offset,
                     failed_at: &failed_at,
                 };
-                Outbound {
-                    topic: topic.clone(),
+                let message = Outbound {
+                    topic: self.dlq_topic.clone(),
                     key: record.key.clone(),
                     payload: record.value.clone().unwrap_or_default(),
                     headers: dead_letter_headers(&received.meta.headers, &info, &trace),
-                }
+                };
+                self.send_dead_letter(message, span, observe)
             }
-            Outcome::Skipped => return Err(SinkError::Fatal("a skipped record has no output".into())),
-        };
-        let latency = self.metrics.end_to_end_latency.clone();
-        let timestamp_ms = received.meta.timestamp_ms;
-        let observe = move || {
-            if let Some(ts) = timestamp_ms {
-                let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-                latency.observe((now_ms - ts).max(0) as f64 / 1000.0);
-            }
-        };
-        if matches!(outcome, Outcome::Categorized(_)) {
-            let delivery = enqueue(&self.producer, &message)?;
-            let topic = message.topic;
-            return Ok(Box::pin(
-                async move {
-                    delivered(delivery, &topic).await?;
-                    observe();
-                    Ok(())
-                }
-                .instrument(span),
-            ));
+            Outcome::Skipped => Err(SinkError::Fatal("a skipped record has no output".into())),
         }
-        self.send_dead_letter(message, span, observe)
     }
 }
 
 impl KafkaSink {
+    /// Records the end-to-end latency once the output is acknowledged.
+    fn latency_observer(&self, timestamp_ms: Option<i64>) -> impl FnOnce() + Send + 'static {
+        let latency = self.metrics.end_to_end_latency.clone();
+        move || {
+            if let Some(ts) = timestamp_ms {
+                let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+                latency.observe((now_ms - ts).max(0) as f64 / 1000.0);
+            }
+        }
+    }
+
     /// A dead letter is never refused for its size: it is sent cut down,
     /// marked `dlq.truncated`, rather than blocking its partition.
     fn send_dead_letter(

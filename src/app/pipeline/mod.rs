@@ -324,9 +324,6 @@ where
             if self.fatal.is_some() {
                 break;
             }
-            if !self.partitions.is_current(item.received.record.partition, item.epoch) {
-                continue;
-            }
             match outcome {
                 Outcome::Skipped => self.finish(&item, &outcome),
                 outcome => self.send(item, outcome).await,
