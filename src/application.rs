@@ -9,7 +9,7 @@ use rdkafka::producer::Producer;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::http;
-use crate::adapters::kafka::{ensure_topics, KafkaSink, KafkaSource, WorkerContext};
+use crate::adapters::kafka::{ensure_topics, KafkaSink, KafkaSource, Transactions, WorkerContext};
 use crate::adapters::onnx::{load_model, ModelConfig, OnnxPredictor};
 use crate::app::{Categorizer, Pipeline, Settings};
 use crate::config::WorkerConfig;
@@ -20,6 +20,9 @@ use crate::telemetry::Metrics;
 const DEFAULT_REVIEW_THRESHOLD: f32 = 0.6;
 /// librdkafka's default `message.max.bytes`.
 const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+/// Exactly-once: how long one transactional call may block before it is
+/// retried (a few times) or given up.
+const TRANSACTION_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Loads the model and checks its contract.
 pub fn categorizer(config: &ModelConfig) -> anyhow::Result<Categorizer<OnnxPredictor>> {
@@ -59,6 +62,8 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         output = %kafka.output_topic,
         dlq = %kafka.dlq_topic,
         passthrough = ?kafka.passthrough_names(),
+        guarantee = ?kafka.delivery_guarantee,
+        transactional_id = kafka.exactly_once().then(|| kafka.transactional_id()),
         "starting"
     );
     // Clients first: librdkafka's own checks of the settings fail now, not
@@ -82,7 +87,7 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         .get("message.max.bytes")
         .and_then(|value| value.parse().ok())
         .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
-    let sink = KafkaSink::new(
+    let mut sink = KafkaSink::new(
         producer,
         kafka.output_topic.clone(),
         kafka.dlq_topic.clone(),
@@ -90,6 +95,12 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         max_message_bytes,
         metrics.clone(),
     );
+    if kafka.exactly_once() {
+        let group_metadata = source.group_metadata();
+        let transactions = Transactions::new(kafka.input_topic.clone(), group_metadata, TRANSACTION_CALL_TIMEOUT);
+        sink = sink.with_transactions(transactions);
+        sink.init_transactions(&shutdown).await?;
+    }
     let producer = sink.producer().clone();
     let pipeline = Pipeline::new(source, sink, Arc::new(categorizer), metrics, health, config.pipeline.clone());
     let (source, result) = pipeline.run(shutdown.clone()).await;

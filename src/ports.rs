@@ -82,6 +82,10 @@ pub trait RecordSource: Send {
     /// Commits these positions now (revoke, shutdown), waiting at most what
     /// the source allows itself.
     fn commit(&mut self, positions: &[(i32, i64)]) -> impl Future<Output = Result<(), SourceError>> + Send;
+
+    /// Reads these partitions again from these offsets: records fetched from
+    /// them and not yet handed out are dropped.
+    fn rewind(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +97,10 @@ pub enum SinkError {
     /// The output is larger than the broker accepts.
     #[error("{0}")]
     TooLarge(String),
+    /// The open transaction cannot commit: abort it and process its records
+    /// again.
+    #[error("{0}")]
+    Abortable(String),
     /// Nothing sent now can succeed without an operator: not authorized, no
     /// such topic, a fenced or failed producer.
     #[error("{0}")]
@@ -110,4 +118,19 @@ pub trait OutputSink: Send {
     /// Enqueues the outcome of `record` (never `Outcome::Skipped`). A dead
     /// letter never fails with `TooLarge`: the sink truncates it.
     fn send(&mut self, received: &Received<Self::Meta>, outcome: &Outcome) -> Result<Self::Delivery, SinkError>;
+
+    /// Exactly-once: outputs are written in transactions that also commit the
+    /// input positions, and the source's own commits are not used.
+    fn transactional(&self) -> bool;
+
+    /// Opens a transaction: what is sent from now on is part of it.
+    fn begin(&mut self) -> Result<(), SinkError>;
+
+    /// Commits the open transaction with these input positions, once every
+    /// output sent in it is acknowledged.
+    fn commit(&mut self, positions: &[(i32, i64)]) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Aborts the open transaction: none of its outputs will ever be read
+    /// (by `read_committed` consumers), and deliveries still pending fail.
+    fn abort(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send;
 }

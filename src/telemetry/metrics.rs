@@ -27,6 +27,8 @@ pub struct Metrics {
     pub model_info: IntGaugeVec,
     pub kafka_errors: IntCounterVec,
     pub publish_retries: IntCounter,
+    pub transactions: IntCounterVec,
+    pub transaction_duration: Histogram,
 }
 
 impl Metrics {
@@ -127,6 +129,21 @@ impl Metrics {
                     "Outputs offered again to a full producer queue (librdkafka retries failed sends itself).",
                 ))?,
             )?,
+            transactions: register(
+                &registry,
+                IntCounterVec::new(
+                    opts("transactions_total", "Exactly-once transactions ended, by result (committed, aborted)."),
+                    &["result"],
+                )?,
+            )?,
+            transaction_duration: register(
+                &registry,
+                buckets(
+                    "transaction_duration_seconds",
+                    "Exactly-once: from a transaction's first record to its commit acknowledged.",
+                    exponential_buckets(0.001, 2.0, 16)?,
+                )?,
+            )?,
             registry,
         };
         #[cfg(target_os = "linux")]
@@ -135,6 +152,9 @@ impl Metrics {
             metrics.dead_lettered.with_label_values(&[reason.code()]);
         }
         metrics.skipped.with_label_values(&["tombstone"]);
+        for result in ["committed", "aborted"] {
+            metrics.transactions.with_label_values(&[result]);
+        }
         Ok(metrics)
     }
 

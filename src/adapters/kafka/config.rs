@@ -40,6 +40,24 @@ pub struct KafkaConfig {
     #[arg(long, env = "INSTANCE_ID", value_parser = parse_instance_id)]
     pub instance_id: Option<String>,
 
+    /// at-least-once: every record's outcome is published at least once; after a crash
+    /// or a rebalance about a second of outputs may be published again (same event_id).
+    /// exactly-once: outputs, dead letters and input positions are committed together in
+    /// Kafka transactions; consumers of the outputs must read with
+    /// isolation.level=read_committed to see each outcome exactly once.
+    #[arg(long, env = "DELIVERY_GUARANTEE", value_enum, default_value_t = DeliveryGuarantee::AtLeastOnce)]
+    pub delivery_guarantee: DeliveryGuarantee,
+
+    /// Exactly-once: the producer's transactional.id. Stable per instance and unique
+    /// among live instances: a restarted instance with the same id aborts what its
+    /// predecessor left open at once, and fences it if it is still alive. Default:
+    /// <group>-<INSTANCE_ID> when INSTANCE_ID is set, else <group>-<hostname>-<pid>
+    /// (stable across restarts of one container, whose pid is 1; otherwise a crashed
+    /// instance's open transaction holds back read_committed consumers until
+    /// transaction.timeout.ms, 10 s, expires).
+    #[arg(long, env = "TRANSACTIONAL_ID", value_parser = parse_instance_id)]
+    pub transactional_id: Option<String>,
+
     /// Topic of product-created events.
     #[arg(long, env = "INPUT_TOPIC", default_value = "product-created")]
     pub input_topic: String,
@@ -69,6 +87,12 @@ pub struct KafkaConfig {
     /// The properties the delivery guarantees rest on cannot be changed (see README).
     #[arg(short = 'X', long = "kafka-property", value_name = "NAME=VALUE", value_parser = parse_property)]
     pub properties: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeliveryGuarantee {
+    AtLeastOnce,
+    ExactlyOnce,
 }
 
 /// Which client a property is for.
@@ -131,6 +155,28 @@ pub const LOCKED_PROPERTIES: &[Property] = &[
                  output whose input was already committed",
     },
 ];
+
+/// Exactly-once replaces these locked values.
+pub const EXACTLY_ONCE_LOCKED: &[Property] = &[Property {
+    client: Client::Consumer,
+    name: "enable.auto.commit",
+    value: "false",
+    reason: "exactly-once commits the input positions inside each output transaction \
+             (send_offsets_to_transaction); a commit outside it would move positions past outputs \
+             that may still be aborted",
+}];
+
+/// Exactly-once producer defaults, in place of `message.timeout.ms=0`, which
+/// a transactional producer cannot take (its sends end with the transaction).
+pub const EXACTLY_ONCE_PRODUCER_DEFAULTS: &[Property] = &[Property {
+    client: Client::Producer,
+    name: "transaction.timeout.ms",
+    value: "10000",
+    reason: "how long the broker keeps a transaction of a vanished instance open, holding back \
+             read_committed consumers of the outputs; also the longest a send may take (librdkafka's \
+             message.timeout.ms follows it): a failed send aborts the transaction and its records \
+             are processed again",
+}];
 
 /// Limits the idempotent producer puts on properties the worker leaves to the
 /// user: (name, least, most). librdkafka refuses to create a producer that
@@ -220,10 +266,11 @@ pub const PRODUCER_DEFAULTS: &[Property] = &[
 const CLASSIC_GROUP_ONLY: [&str; 3] = ["partition.assignment.strategy", "session.timeout.ms", "heartbeat.interval.ms"];
 
 /// Properties with a flag of their own: (property, flag and variable).
-const FLAG_PROPERTIES: [(&str, &str); 3] = [
+const FLAG_PROPERTIES: [(&str, &str); 4] = [
     ("bootstrap.servers", "--bootstrap-servers / KAFKA_BOOTSTRAP_SERVERS"),
     ("group.id", "--group-id / KAFKA_GROUP_ID"),
     ("group.instance.id", "--instance-id / INSTANCE_ID"),
+    ("transactional.id", "--transactional-id / TRANSACTIONAL_ID (with DELIVERY_GUARANTEE=exactly-once)"),
 ];
 
 /// Variables that are flags of their own, not passthrough properties.
@@ -359,6 +406,10 @@ impl KafkaConfig {
     /// property; it never prints a passthrough value, except those of locked
     /// and limited properties, which are not secrets.
     pub fn validate(&self) -> anyhow::Result<()> {
+        if self.transactional_id.is_some() && !self.exactly_once() {
+            anyhow::bail!("TRANSACTIONAL_ID is set but DELIVERY_GUARANTEE is at-least-once: set DELIVERY_GUARANTEE=exactly-once, or unset TRANSACTIONAL_ID");
+        }
+        let locked_properties = self.locked();
         let mut problems = Vec::new();
         for Passthrough { source, name, value } in self.passthrough_entries() {
             let canonical = canonical_name(&name);
@@ -366,7 +417,7 @@ impl KafkaConfig {
                 problems.push(format!("{source}: {canonical} has a setting of its own, {flag}; set it there"));
                 continue;
             }
-            if let Some(locked) = LOCKED_PROPERTIES.iter().find(|p| p.name == canonical) {
+            if let Some(locked) = locked_properties.iter().find(|p| p.name == canonical) {
                 if normalized(&value) != normalized(locked.value) {
                     problems.push(format!(
                         "{source}={value}: {} is locked to {}: {}",
@@ -414,9 +465,44 @@ impl KafkaConfig {
         properties.into_client_config()
     }
 
-    /// The producer's properties: defaults, passthrough, locked, brokers.
+    /// The producer's properties: defaults, passthrough, locked, brokers, and
+    /// for exactly-once the transactional id.
     pub fn producer_config(&self) -> ClientConfig {
-        self.properties_with(PRODUCER_DEFAULTS.iter(), Some(Client::Producer)).into_client_config()
+        if !self.exactly_once() {
+            return self.properties_with(PRODUCER_DEFAULTS.iter(), Some(Client::Producer)).into_client_config();
+        }
+        let defaults = PRODUCER_DEFAULTS.iter().filter(|p| p.name != "message.timeout.ms");
+        let mut properties =
+            self.properties_with(defaults.chain(EXACTLY_ONCE_PRODUCER_DEFAULTS), Some(Client::Producer));
+        properties.set("transactional.id", &self.transactional_id());
+        properties.into_client_config()
+    }
+
+    pub fn exactly_once(&self) -> bool {
+        self.delivery_guarantee == DeliveryGuarantee::ExactlyOnce
+    }
+
+    /// Exactly-once: TRANSACTIONAL_ID, else derived (see the flag's help).
+    pub fn transactional_id(&self) -> String {
+        if let Some(id) = &self.transactional_id {
+            return id.clone();
+        }
+        match &self.instance_id {
+            Some(instance) => format!("{}-{instance}", self.group_id),
+            None => format!("{}-{}-{}", self.group_id, hostname(), std::process::id()),
+        }
+    }
+
+    /// The locked properties of this delivery guarantee.
+    fn locked(&self) -> Vec<&'static Property> {
+        let replaced = |p: &&'static Property| {
+            let replacement = EXACTLY_ONCE_LOCKED.iter().find(|r| r.client == p.client && r.name == p.name);
+            match replacement {
+                Some(replacement) if self.exactly_once() => replacement,
+                _ => *p,
+            }
+        };
+        LOCKED_PROPERTIES.iter().map(|p| replaced(&p)).collect()
     }
 
     /// The admin client's properties: passthrough and brokers. No locked
@@ -434,8 +520,7 @@ impl KafkaConfig {
         for (name, value) in self.passthrough() {
             properties.set(&name, &value);
         }
-        let role_is_client = |p: &&Property| Some(p.client) == client;
-        for locked in LOCKED_PROPERTIES.iter().filter(role_is_client) {
+        for locked in self.locked().into_iter().filter(|p| Some(p.client) == client) {
             properties.set(locked.name, locked.value);
         }
         properties.set("bootstrap.servers", &self.bootstrap_servers);
@@ -458,6 +543,18 @@ impl KafkaConfig {
             .create_with_context(context)
             .map_err(|error| anyhow::anyhow!(describe(&error)))
             .context("cannot create the Kafka producer")
+    }
+}
+
+/// The machine's name, as far as a transactional id allows.
+fn hostname() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name: String =
+        name.trim().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')).collect();
+    if name.is_empty() {
+        "host".into()
+    } else {
+        name
     }
 }
 

@@ -11,6 +11,6 @@ mod topics;
 
 pub use config::KafkaConfig;
 pub use context::WorkerContext;
-pub use sink::KafkaSink;
+pub use sink::{KafkaSink, Transactions};
 pub use source::{KafkaMeta, KafkaSource};
 pub use topics::ensure_topics;

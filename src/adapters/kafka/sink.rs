@@ -3,16 +3,29 @@
 //! librdkafka retries transient failures itself, in order and without
 //! duplicates (`message.timeout.ms=0`: until it succeeds), so a failure that
 //! reaches the sink is permanent and classified: too large, or fatal.
+//!
+//! Exactly-once: a transactional producer. Outputs and input positions are
+//! committed together; any failure of a send aborts the transaction (the
+//! pipeline then processes its records again), except those an operator must
+//! fix, which are fatal. A refusal for size cannot be retried inside the
+//! doomed transaction, so the sink remembers it and sends that record's
+//! output smaller when it comes again: result -> dead letter -> dead letter
+//! cut to 64 KiB -> headers only.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::TopicPartitionList;
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -51,6 +64,60 @@ pub struct KafkaSink {
     /// The producer's `message.max.bytes`.
     max_message_bytes: usize,
     metrics: Arc<Metrics>,
+    transactions: Option<Transactions>,
+}
+
+/// What the sink needs for exactly-once.
+pub struct Transactions {
+    input_topic: String,
+    group_metadata: Box<dyn Fn() -> Option<ConsumerGroupMetadata> + Send + Sync>,
+    /// How long one transactional call may block before it is retried.
+    timeout: Duration,
+    refused: Refusals,
+}
+
+/// Input records (partition, offset) whose outputs the broker refused as too
+/// large, shared with the deliveries that learn it.
+#[derive(Clone, Default)]
+struct Refusals(Arc<Mutex<HashMap<(i32, i64), Refused>>>);
+
+#[derive(Clone, Copy, Default)]
+struct Refused {
+    result: bool,
+    dead_letters: usize,
+}
+
+impl Refusals {
+    fn map(&self) -> MutexGuard<'_, HashMap<(i32, i64), Refused>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, record: (i32, i64)) -> Refused {
+        self.map().get(&record).copied().unwrap_or_default()
+    }
+
+    fn note(&self, record: (i32, i64), dead_letter: bool) {
+        let mut map = self.map();
+        let refused = map.entry(record).or_default();
+        match dead_letter {
+            true => refused.dead_letters += 1,
+            false => refused.result = true,
+        }
+    }
+
+    fn forget(&self, record: (i32, i64)) {
+        self.map().remove(&record);
+    }
+}
+
+impl Transactions {
+    pub fn new(
+        input_topic: String,
+        group_metadata: impl Fn() -> Option<ConsumerGroupMetadata> + Send + Sync + 'static,
+        timeout: Duration,
+    ) -> Self {
+        Transactions { input_topic, group_metadata: Box::new(group_metadata), timeout, refused: Refusals::default() }
+    }
 }
 
 pub type KafkaDelivery = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send>>;
@@ -72,6 +139,36 @@ impl KafkaSink {
             model_version: model.version.clone(),
             max_message_bytes,
             metrics,
+            transactions: None,
+        }
+    }
+
+    /// Exactly-once: outputs go out in transactions. The producer must have a
+    /// `transactional.id`; call [`Self::init_transactions`] before sending.
+    pub fn with_transactions(mut self, transactions: Transactions) -> Self {
+        self.transactions = Some(transactions);
+        self
+    }
+
+    /// Registers the transactional id with the broker: fences any older
+    /// producer with the same id (a crashed or paused instance) and aborts
+    /// its open transaction. Waits for the broker until `shutdown`.
+    pub async fn init_transactions(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let Some(transactions) = &self.transactions else { return Ok(()) };
+        let timeout = transactions.timeout;
+        loop {
+            let producer = self.producer.clone();
+            match blocking(move || producer.init_transactions(timeout)).await {
+                Ok(()) => return Ok(()),
+                Err(Retry(error)) => {
+                    tracing::warn!(%error, "cannot initialize transactions yet; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+                Err(error) => anyhow::bail!("cannot initialize the transactional producer: {error}"),
+            }
         }
     }
 
@@ -81,30 +178,125 @@ impl KafkaSink {
     }
 }
 
-fn enqueue(producer: &FutureProducer<WorkerContext>, message: &Outbound) -> Result<DeliveryFuture, SinkError> {
+fn enqueue(
+    producer: &FutureProducer<WorkerContext>,
+    message: &Outbound,
+    transactional: bool,
+) -> Result<DeliveryFuture, SinkError> {
     let mut record = FutureRecord::to(&message.topic).payload(&message.payload).headers(message.headers.clone());
     if let Some(key) = &message.key {
         record = record.key(key);
     }
-    producer.send_result(record).map_err(|(error, _)| classify(&error, &message.topic))
+    producer.send_result(record).map_err(|(error, _)| classify(&error, &message.topic, transactional))
 }
 
-/// Permanent failures, named with the topic they concern.
-fn classify(error: &KafkaError, topic: &str) -> SinkError {
+/// Failures named with the topic they concern. Without transactions every
+/// failure that reaches the sink is permanent; in a transaction, anything an
+/// operator need not fix only dooms the transaction.
+fn classify(error: &KafkaError, topic: &str, transactional: bool) -> SinkError {
+    use RDKafkaErrorCode::*;
     match error.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::QueueFull) => SinkError::QueueFull,
-        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge) => {
+        Some(QueueFull) => SinkError::QueueFull,
+        Some(MessageSizeTooLarge | MessageBatchTooLarge) => {
             SinkError::TooLarge(format!("{topic} refused the record as too large: {error}"))
+        }
+        Some(code) if transactional && !needs_an_operator(code) => {
+            SinkError::Abortable(format!("cannot write to topic {topic}: {error}"))
         }
         _ => SinkError::Fatal(format!("cannot write to topic {topic}: {error}")),
     }
 }
 
-async fn delivered(delivery: DeliveryFuture, topic: &str) -> Result<(), SinkError> {
+/// Errors no abort and retry can fix.
+fn needs_an_operator(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        code,
+        Fatal
+            | Fenced
+            | ProducerFenced
+            | InvalidProducerEpoch
+            | TransactionCoordinatorFenced
+            | TopicAuthorizationFailed
+            | ClusterAuthorizationFailed
+            | TransactionalIdAuthorizationFailed
+            | GroupAuthorizationFailed
+            | UnknownTopic
+            | UnknownTopicOrPartition
+    )
+}
+
+async fn delivered(delivery: DeliveryFuture, topic: &str, transactional: bool) -> Result<(), SinkError> {
     match delivery.await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err((error, _))) => Err(classify(&error, topic)),
+        Ok(Err((error, _))) => Err(classify(&error, topic, transactional)),
         Err(_) => Err(SinkError::Fatal(format!("the producer for {topic} was dropped"))),
+    }
+}
+
+/// Why a transactional call failed, as the pipeline must react.
+#[derive(Debug, thiserror::Error)]
+enum TransactionError {
+    #[error("{0}")]
+    Retry(String),
+    #[error("{0}")]
+    Abort(String),
+    #[error("{0}")]
+    Fatal(String),
+}
+use TransactionError::Retry;
+
+impl From<KafkaError> for TransactionError {
+    fn from(error: KafkaError) -> Self {
+        let message = error.to_string();
+        match &error {
+            KafkaError::Transaction(e) if e.is_fatal() => TransactionError::Fatal(message),
+            KafkaError::Transaction(e) if e.txn_requires_abort() => TransactionError::Abort(message),
+            KafkaError::Transaction(e) if e.is_retriable() => Retry(message),
+            _ => match error.rdkafka_error_code() {
+                Some(code) if needs_an_operator(code) => TransactionError::Fatal(message),
+                _ => TransactionError::Abort(message),
+            },
+        }
+    }
+}
+
+impl From<TransactionError> for SinkError {
+    fn from(error: TransactionError) -> Self {
+        match error {
+            Retry(message) | TransactionError::Abort(message) => SinkError::Abortable(message),
+            TransactionError::Fatal(message) => SinkError::Fatal(message),
+        }
+    }
+}
+
+/// A blocking librdkafka call on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
+) -> Result<T, TransactionError> {
+    match tokio::task::spawn_blocking(call).await {
+        Ok(result) => result.map_err(TransactionError::from),
+        Err(join) => Err(TransactionError::Fatal(format!("a transactional call panicked: {join}"))),
+    }
+}
+
+/// How many times a retriable transactional call is tried.
+const TRANSACTION_ATTEMPTS: usize = 5;
+
+/// Retries a blocking transactional call while librdkafka says it may.
+async fn retried<F>(what: &str, call: F) -> Result<(), TransactionError>
+where
+    F: Fn() -> Result<(), KafkaError> + Send + Sync + Clone + 'static,
+{
+    let mut attempt = 1;
+    loop {
+        match blocking(call.clone()).await {
+            Err(Retry(error)) if attempt < TRANSACTION_ATTEMPTS => {
+                tracing::warn!(%error, attempt, "{what} failed; retrying");
+                attempt += 1;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -140,8 +332,14 @@ impl OutputSink for KafkaSink {
 
     fn send(&mut self, received: &Received<KafkaMeta>, outcome: &Outcome) -> Result<KafkaDelivery, SinkError> {
         let record = &received.record;
+        let id = (record.partition, record.offset);
         let observe = self.latency_observer(received.meta.timestamp_ms);
+        let refusals = self.refusals();
+        let transactional = refusals.is_some();
         match outcome {
+            Outcome::Categorized(_) if refusals.as_ref().is_some_and(|r| r.get(id).result) => Err(SinkError::TooLarge(
+                format!("{} refused this result as too large (in an aborted transaction)", self.output_topic),
+            )),
             Outcome::Categorized(event) => {
                 let span = spans::send(&received.span, &self.output_topic);
                 let trace = inject(&span.context(), &received.meta.headers);
@@ -152,11 +350,12 @@ impl OutputSink for KafkaSink {
                         .map_err(|e| SinkError::Fatal(format!("cannot serialize a result event: {e}")))?,
                     headers: result_headers(&self.model_name, &self.model_version, &trace),
                 };
-                let delivery = enqueue(&self.producer, &message)?;
+                let delivery = enqueue(&self.producer, &message, transactional)?;
                 let topic = message.topic;
                 Ok(Box::pin(
                     async move {
-                        delivered(delivery, &topic).await?;
+                        let result = delivered(delivery, &topic, transactional).await;
+                        refused_in_transaction(result, refusals.as_ref(), id, false)?;
                         observe();
                         Ok(())
                     }
@@ -181,14 +380,117 @@ impl OutputSink for KafkaSink {
                     payload: record.value.clone().unwrap_or_default(),
                     headers: dead_letter_headers(&received.meta.headers, &info, &trace),
                 };
-                self.send_dead_letter(message, span, observe)
+                match refusals {
+                    Some(refusals) => self.send_dead_letter_in_transaction(message, refusals, id, span, observe),
+                    None => self.send_dead_letter(message, span, observe),
+                }
             }
             Outcome::Skipped => Err(SinkError::Fatal("a skipped record has no output".into())),
         }
     }
+
+    fn transactional(&self) -> bool {
+        self.transactions.is_some()
+    }
+
+    fn begin(&mut self) -> Result<(), SinkError> {
+        self.producer.begin_transaction().map_err(|error| TransactionError::from(error).into())
+    }
+
+    async fn commit(&mut self, positions: &[(i32, i64)]) -> Result<(), SinkError> {
+        let Some(transactions) = &self.transactions else {
+            return Err(SinkError::Fatal("commit without transactions".into()));
+        };
+        let timeout = transactions.timeout;
+        if !positions.is_empty() {
+            let group = (transactions.group_metadata)()
+                .ok_or_else(|| SinkError::Abortable("the consumer is not in its group".into()))?;
+            let mut list = TopicPartitionList::new();
+            for (partition, offset) in positions {
+                list.add_partition_offset(&transactions.input_topic, *partition, rdkafka::Offset::Offset(*offset))
+                    .map_err(|error| SinkError::Fatal(format!("invalid position: {error}")))?;
+            }
+            let (producer, group) = (self.producer.clone(), Arc::new(group));
+            retried("sending the input positions to the transaction", move || {
+                producer.send_offsets_to_transaction(&list, &group, timeout)
+            })
+            .await?;
+        }
+        let producer = self.producer.clone();
+        retried("committing the transaction", move || producer.commit_transaction(timeout)).await?;
+        Ok(())
+    }
+
+    async fn abort(&mut self) -> Result<(), SinkError> {
+        let timeout = self.transactions.as_ref().map_or(Duration::from_secs(10), |t| t.timeout);
+        let producer = self.producer.clone();
+        retried("aborting the transaction", move || producer.abort_transaction(timeout))
+            .await
+            .map_err(|error| SinkError::Fatal(format!("cannot abort the transaction: {error}")))
+    }
+}
+
+/// In a transaction, a refusal for size dooms the transaction: remember it,
+/// so the record's output is sent smaller when the record comes again.
+fn refused_in_transaction(
+    result: Result<(), SinkError>,
+    refusals: Option<&Refusals>,
+    id: (i32, i64),
+    dead_letter: bool,
+) -> Result<(), SinkError> {
+    match (result, refusals) {
+        (Err(SinkError::TooLarge(reason)), Some(refusals)) => {
+            refusals.note(id, dead_letter);
+            Err(SinkError::Abortable(format!("{reason}; the record's output is sent smaller after the abort")))
+        }
+        (result, _) => result,
+    }
 }
 
 impl KafkaSink {
+    fn refusals(&self) -> Option<Refusals> {
+        self.transactions.as_ref().map(|t| t.refused.clone())
+    }
+
+    /// A dead letter in a transaction: cut as much as its earlier refusals
+    /// say, sent once.
+    fn send_dead_letter_in_transaction(
+        &self,
+        message: Outbound,
+        refusals: Refusals,
+        id: (i32, i64),
+        span: Span,
+        observe: impl FnOnce() + Send + 'static,
+    ) -> Result<KafkaDelivery, SinkError> {
+        let message = match refusals.get(id).dead_letters {
+            0 => message,
+            refused => match FALLBACK_VALUE_BYTES.get(refused - 1) {
+                Some(value_bytes) => truncated(&message, *value_bytes),
+                None => return Err(SinkError::Fatal("even an empty dead letter is too large for the broker".into())),
+            },
+        };
+        let delivery = match enqueue(&self.producer, &message, true) {
+            Err(SinkError::TooLarge(_)) => enqueue(&self.producer, &truncated(&message, self.budget(&message)), true)?,
+            other => other?,
+        };
+        Ok(Box::pin(
+            async move {
+                let result = delivered(delivery, &message.topic, true).await;
+                refused_in_transaction(result, Some(&refusals), id, true)?;
+                refusals.forget(id);
+                observe();
+                Ok(())
+            }
+            .instrument(span),
+        ))
+    }
+
+    /// The value size that fits the producer's limit beside the headers and key.
+    fn budget(&self, message: &Outbound) -> usize {
+        self.max_message_bytes
+            .saturating_sub(header_bytes(&message.headers) + message.key.as_ref().map_or(0, Vec::len) + FRAMING_BYTES)
+    }
+
     /// Records the end-to-end latency once the output is acknowledged.
     fn latency_observer(&self, timestamp_ms: Option<i64>) -> impl FnOnce() + Send + 'static {
         let latency = self.metrics.end_to_end_latency.clone();
@@ -208,13 +510,10 @@ impl KafkaSink {
         span: Span,
         observe: impl FnOnce() + Send + 'static,
     ) -> Result<KafkaDelivery, SinkError> {
-        let budget = self
-            .max_message_bytes
-            .saturating_sub(header_bytes(&message.headers) + message.key.as_ref().map_or(0, Vec::len) + FRAMING_BYTES);
-        let (first, cut) = match enqueue(&self.producer, &message) {
+        let (first, cut) = match enqueue(&self.producer, &message, false) {
             Err(SinkError::TooLarge(_)) => {
-                let cut = truncated(&message, budget);
-                (enqueue(&self.producer, &cut)?, true)
+                let cut = truncated(&message, self.budget(&message));
+                (enqueue(&self.producer, &cut, false)?, true)
             }
             other => (other?, false),
         };
@@ -224,12 +523,12 @@ impl KafkaSink {
         let producer = self.producer.clone();
         Ok(Box::pin(
             async move {
-                let mut result = delivered(first, &message.topic).await;
+                let mut result = delivered(first, &message.topic, false).await;
                 for value_bytes in FALLBACK_VALUE_BYTES {
                     let Err(SinkError::TooLarge(reason)) = &result else { break };
                     tracing::warn!(%reason, value_bytes, "dead letter refused as too large: sending it truncated");
-                    result = match enqueue(&producer, &truncated(&message, value_bytes)) {
-                        Ok(delivery) => delivered(delivery, &message.topic).await,
+                    result = match enqueue(&producer, &truncated(&message, value_bytes), false) {
+                        Ok(delivery) => delivered(delivery, &message.topic, false).await,
                         Err(error) => Err(error),
                     };
                 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerGroupMetadata, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaErrorCode;
@@ -52,6 +52,13 @@ impl KafkaSource {
         if tokio::time::timeout(timeout, closed).await.is_err() {
             tracing::warn!(?timeout, "the consumer did not close in time; leaving it");
         }
+    }
+
+    /// What a transaction needs to commit input positions for this group
+    /// member; read at each commit, as the generation changes on rebalance.
+    pub fn group_metadata(&self) -> impl Fn() -> Option<ConsumerGroupMetadata> + Send + Sync + 'static {
+        let consumer = Arc::downgrade(&self.consumer);
+        move || consumer.upgrade().and_then(|consumer| consumer.group_metadata())
     }
 
     fn received(&self, message: &BorrowedMessage<'_>) -> Received<KafkaMeta> {
@@ -141,6 +148,13 @@ impl RecordSource for KafkaSource {
     fn store(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError> {
         let list = self.list(positions.iter().map(|(p, o)| (*p, Offset::Offset(*o))))?;
         self.consumer.store_offsets(&list).map_err(|e| classify(&e))
+    }
+
+    /// Asynchronous: librdkafka drops what it fetched before the seek, also
+    /// records already in the consumer's queue.
+    fn rewind(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError> {
+        let list = self.list(positions.iter().map(|(p, o)| (*p, Offset::Offset(*o))))?;
+        self.consumer.seek_partitions(list, Duration::ZERO).map(drop).map_err(|e| classify(&e))
     }
 
     async fn commit(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError> {

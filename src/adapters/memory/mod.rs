@@ -1,6 +1,8 @@
 //! An in-memory broker behind the source and sink ports, for deterministic
 //! tests of the pipeline: the test decides when records arrive, when
-//! rebalances happen, and when (and how) each output is acknowledged.
+//! rebalances happen, and when (and how) each output is acknowledged. In
+//! transactional mode the sink keeps each transaction's outputs apart until
+//! it commits, as a `read_committed` consumer sees them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::future::Future;
@@ -40,6 +42,15 @@ struct State {
     waiting: HashMap<usize, oneshot::Sender<Result<(), SinkError>>>,
     auto_ack: bool,
     hook: Option<SendHook>,
+    transactional: bool,
+    /// Indexes in `sent` of the open transaction's outputs.
+    open: Option<Vec<usize>>,
+    /// Outputs of committed transactions, in commit order.
+    visible: Vec<Sent>,
+    /// What the next commit fails with.
+    commit_failure: Option<SinkError>,
+    aborted: usize,
+    rewinds: Vec<(i32, i64)>,
 }
 
 /// Cloning gives another handle to the same broker.
@@ -90,6 +101,29 @@ impl MemoryBroker {
         for (_, reply) in waiting {
             let _ = reply.send(Ok(()));
         }
+    }
+
+    /// The sink writes in transactions (exactly-once).
+    pub fn transactional(&self) {
+        self.state().transactional = true;
+    }
+
+    pub fn fail_next_commit(&self, error: SinkError) {
+        self.state().commit_failure = Some(error);
+    }
+
+    /// What a `read_committed` consumer of the outputs sees.
+    pub fn visible(&self) -> Vec<Sent> {
+        self.state().visible.clone()
+    }
+
+    pub fn aborted(&self) -> usize {
+        self.state().aborted
+    }
+
+    /// Every rewind the source was asked for, in order.
+    pub fn rewinds(&self) -> Vec<(i32, i64)> {
+        self.state().rewinds.clone()
     }
 
     pub fn on_send(&self, hook: SendHook) {
@@ -224,6 +258,20 @@ impl RecordSource for MemorySource {
         self.broker.state().committed.extend(positions.iter().copied());
         Ok(())
     }
+
+    fn rewind(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError> {
+        let mut state = self.broker.state();
+        for &(partition, offset) in positions {
+            if !state.fetch.contains_key(&partition) {
+                return Err(SourceError::Transient(format!("partition {partition} is not assigned")));
+            }
+            state.fetch.insert(partition, offset);
+            state.rewinds.push((partition, offset));
+        }
+        drop(state);
+        self.broker.changed();
+        Ok(())
+    }
 }
 
 pub struct MemorySink {
@@ -253,6 +301,12 @@ impl OutputSink for MemorySink {
             return Err(error);
         }
         let index = state.sent.len();
+        if state.transactional {
+            let Some(open) = state.open.as_mut() else {
+                return Err(SinkError::Fatal("sent outside a transaction".into()));
+            };
+            open.push(index);
+        }
         state.sent.push(Sent { partition: record.partition, offset: record.offset, outcome: outcome.clone() });
         let (reply, delivery) = oneshot::channel();
         if state.auto_ack {
@@ -261,5 +315,47 @@ impl OutputSink for MemorySink {
             state.waiting.insert(index, reply);
         }
         Ok(MemoryDelivery(delivery))
+    }
+
+    fn transactional(&self) -> bool {
+        self.broker.state().transactional
+    }
+
+    fn begin(&mut self) -> Result<(), SinkError> {
+        let mut state = self.broker.state();
+        if state.open.is_some() {
+            return Err(SinkError::Fatal("a transaction is already open".into()));
+        }
+        state.open = Some(Vec::new());
+        Ok(())
+    }
+
+    /// Like Kafka, positions and outputs become visible together. Unlike
+    /// Kafka it does not wait for deliveries: committing before they finish
+    /// is a pipeline bug, reported as fatal.
+    async fn commit(&mut self, positions: &[(i32, i64)]) -> Result<(), SinkError> {
+        let mut state = self.broker.state();
+        if let Some(error) = state.commit_failure.take() {
+            return Err(error);
+        }
+        let Some(open) = state.open.take() else {
+            return Err(SinkError::Fatal("no transaction to commit".into()));
+        };
+        if let Some(index) = open.iter().find(|index| state.waiting.contains_key(index)) {
+            return Err(SinkError::Fatal(format!("committed before output {index} was acknowledged")));
+        }
+        let outputs: Vec<Sent> = open.iter().map(|index| state.sent[*index].clone()).collect();
+        state.visible.extend(outputs);
+        state.committed.extend(positions.iter().copied());
+        Ok(())
+    }
+
+    async fn abort(&mut self) -> Result<(), SinkError> {
+        let mut state = self.broker.state();
+        for index in state.open.take().unwrap_or_default() {
+            state.waiting.remove(&index);
+        }
+        state.aborted += 1;
+        Ok(())
     }
 }

@@ -25,4 +25,14 @@ pub struct PipelineConfig {
     /// restart.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub shutdown_timeout_secs: u64,
+
+    /// Exactly-once: most records in one transaction.
+    #[arg(long, env = "TXN_MAX_RECORDS", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub txn_max_records: u32,
+
+    /// Exactly-once: longest time (ms) a transaction stays open from its first
+    /// record; results become visible to read_committed consumers only at its
+    /// commit, so this bounds the added latency.
+    #[arg(long, env = "TXN_MAX_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub txn_max_ms: u64,
 }

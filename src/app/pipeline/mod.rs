@@ -15,6 +15,13 @@
 //! - a model failing on everything holds the batch and retries it (not ready),
 //!   it never dead-letters the stream;
 //! - a fatal sink or source error makes it not ready and ends it with an error.
+//!
+//! With a transactional sink (exactly-once), positions are not stored in the
+//! source: the outputs of a window of records and the positions after them
+//! are committed in one sink transaction. A transaction that fails is
+//! aborted, its partitions are rewound to their last committed position, and
+//! their records are processed again; a revoke commits (or aborts) the open
+//! transaction before the partitions go.
 
 mod config;
 mod partitions;
@@ -30,6 +37,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub use config::PipelineConfig;
 use partitions::{Epoch, Partitions};
@@ -59,6 +67,8 @@ pub enum PipelineError {
     Unfinished(usize),
     #[error("cannot commit the final positions ({0}); the records after the last commit will be read again")]
     Uncommitted(SourceError),
+    #[error("the last transaction was aborted ({0}); its records will be read again")]
+    Aborted(String),
 }
 
 /// A record on its way through: taken in `epoch` of its partition.
@@ -90,6 +100,16 @@ impl<D: Future<Output = Result<(), SinkError>> + Unpin, M: Unpin> Future for Sen
     }
 }
 
+/// Exactly-once: the records since the last commit, to be committed together.
+struct Window {
+    opened: std::time::Instant,
+    deadline: Instant,
+    /// Records done in the window.
+    records: usize,
+    /// The sink's transaction is open.
+    began: bool,
+}
+
 /// The model is failing on everything: the batch is held until this retry.
 struct ModelDown {
     retry_at: Instant,
@@ -112,6 +132,10 @@ pub struct Pipeline<S: RecordSource, K: OutputSink<Meta = S::Meta>, P> {
     paused: bool,
     model_down: Option<ModelDown>,
     fatal: Option<String>,
+    transactional: bool,
+    window: Option<Window>,
+    /// Why the open transaction must be aborted.
+    doomed: Option<String>,
 }
 
 impl<S, K, P> Pipeline<S, K, P>
@@ -129,6 +153,9 @@ where
         config: PipelineConfig,
     ) -> Self {
         Pipeline {
+            transactional: sink.transactional(),
+            window: None,
+            doomed: None,
             source,
             sink,
             categorizer,
@@ -163,6 +190,7 @@ where
     async fn process(&mut self, shutdown: &CancellationToken) {
         while self.fatal.is_none() {
             let flush_at = self.flush_at();
+            let window_ends = self.window.as_ref().map(|window| window.deadline);
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return,
@@ -170,11 +198,115 @@ where
                 () = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
                     self.flush().await;
                 }
+                () = tokio::time::sleep_until(window_ends.unwrap_or_else(Instant::now)), if window_ends.is_some() => {}
                 event = self.source.next() => self.on_event(event).await,
             }
             self.admit().await;
-            self.store();
+            self.checkpoint().await;
             self.apply_back_pressure();
+        }
+    }
+
+    /// Moves positions forward: stored for the source's next commit, or, in
+    /// exactly-once, committed with the window's transaction when it is due.
+    async fn checkpoint(&mut self) {
+        if !self.transactional {
+            return self.store();
+        }
+        if let Some(reason) = self.doomed.take() {
+            return self.abort(reason).await;
+        }
+        let max_records = self.config.txn_max_records as usize;
+        let due = self.window.as_ref().is_some_and(|w| w.records >= max_records || Instant::now() >= w.deadline);
+        if due {
+            let _ = self.commit_window().await;
+        }
+    }
+
+    /// The window in progress, opened now if there is none.
+    fn window(&mut self) -> &mut Window {
+        let max = Duration::from_millis(self.config.txn_max_ms);
+        self.window.get_or_insert_with(|| Window {
+            opened: std::time::Instant::now(),
+            deadline: Instant::now() + max,
+            records: 0,
+            began: false,
+        })
+    }
+
+    /// Commits the window: waits for its outputs, then commits them with the
+    /// positions after them. On failure the window is aborted and rewound;
+    /// the error says why.
+    async fn commit_window(&mut self) -> Result<(), String> {
+        if self.window.is_none() {
+            return Ok(());
+        }
+        // Positions may only move past acknowledged outputs. A delivery may
+        // send a dead letter in its place: that joins this window.
+        while self.doomed.is_none() && self.fatal.is_none() {
+            let Some(done) = self.deliveries.next().await else { break };
+            self.delivered(done).await;
+        }
+        if let Some(fatal) = &self.fatal {
+            return Err(fatal.clone());
+        }
+        if let Some(reason) = self.doomed.take() {
+            self.abort(reason.clone()).await;
+            return Err(reason);
+        }
+        let positions = self.partitions.committable();
+        let Some(window) = self.window.take() else { return Ok(()) };
+        if !window.began {
+            if positions.is_empty() {
+                return Ok(());
+            }
+            if let Err(error) = self.sink.begin() {
+                return self.transaction_failed(error).await;
+            }
+        }
+        let span = tracing::info_span!("commit transaction", records = window.records, partitions = positions.len());
+        match self.sink.commit(&positions).instrument(span).await {
+            Ok(()) => {
+                self.partitions.committed(&positions);
+                self.metrics.transactions.with_label_values(&["committed"]).inc();
+                self.metrics.transaction_duration.observe(window.opened.elapsed().as_secs_f64());
+                tracing::debug!(records = window.records, ?positions, "transaction committed");
+                Ok(())
+            }
+            Err(error) => self.transaction_failed(error).await,
+        }
+    }
+
+    async fn transaction_failed(&mut self, error: SinkError) -> Result<(), String> {
+        let reason = format!("cannot commit the transaction: {error}");
+        match error {
+            SinkError::Abortable(_) => self.abort(reason.clone()).await,
+            _ => self.fail(reason.clone()),
+        }
+        Err(reason)
+    }
+
+    /// Aborts the open transaction and reads the records of its partitions
+    /// again from their last committed position.
+    async fn abort(&mut self, reason: String) {
+        tracing::warn!(%reason, "aborting the transaction; its records are processed again");
+        self.doomed = None;
+        // Deliveries of the aborted outputs: none of them can move a position.
+        self.deliveries.clear();
+        let began = self.window.take().is_some_and(|window| window.began);
+        if began {
+            if let Err(error) = self.sink.abort().await {
+                return self.fail(format!("cannot abort the transaction: {error}"));
+            }
+        }
+        self.metrics.transactions.with_label_values(&["aborted"]).inc();
+        let positions = self.partitions.rewind();
+        let partitions = &self.partitions;
+        self.batch.retain(|item| partitions.is_current(item.received.record.partition, item.epoch));
+        self.waiting.retain(|received| !positions.iter().any(|(p, _)| *p == received.record.partition));
+        tracing::info!(?positions, "rewound to the last committed positions");
+        if let Err(error) = self.source.rewind(&positions) {
+            self.source_failed("cannot rewind the partitions", error);
         }
     }
 
@@ -210,6 +342,9 @@ where
             return;
         };
         self.metrics.consumed.with_label_values(&[&record.topic]).inc();
+        if self.transactional {
+            self.window();
+        }
         if self.batch.is_empty() {
             self.batch_deadline = Instant::now() + Duration::from_millis(self.config.batch_timeout_ms);
         }
@@ -246,7 +381,15 @@ where
         self.batch.retain(|item| !partitions.contains(&item.received.record.partition));
         self.waiting.retain(|received| !partitions.contains(&received.record.partition));
         let dropped = fetched - self.batch.len() - self.waiting.len();
-        if !lost {
+        if self.transactional {
+            // A lost partition's position cannot be committed any more: the
+            // whole open transaction goes, the partitions kept are rewound.
+            if !lost {
+                let _ = self.commit_window().await;
+            } else if self.window.is_some() {
+                self.abort("partitions lost".into()).await;
+            }
+        } else if !lost {
             let deadline = Instant::now() + Duration::from_secs(self.config.revoke_timeout_secs);
             while self.partitions.sending(&partitions) > 0 && self.fatal.is_none() {
                 match tokio::time::timeout_at(deadline, self.deliveries.next()).await {
@@ -264,7 +407,7 @@ where
             }
         }
         let positions: Vec<(i32, i64)> = partitions.iter().filter_map(|p| self.partitions.revoke(*p)).collect();
-        if !lost && !positions.is_empty() {
+        if !lost && !positions.is_empty() && !self.transactional {
             if let Err(error) = self.source.commit(&positions).await {
                 tracing::warn!(%error, "cannot commit the revoked partitions' positions; the next owner may repeat some");
             }
@@ -321,7 +464,7 @@ where
             tracing::info!("the model answers again; processing resumes");
         }
         for (item, outcome) in items.into_iter().zip(outcomes) {
-            if self.fatal.is_some() {
+            if self.fatal.is_some() || self.doomed.is_some() {
                 break;
             }
             match outcome {
@@ -344,6 +487,15 @@ where
     /// Hands one outcome to the sink. Called in offset order per partition,
     /// and never for an output already sent.
     async fn send(&mut self, item: Item<S::Meta>, mut outcome: Outcome) {
+        if self.transactional {
+            let window = self.window();
+            if !window.began {
+                window.began = true;
+                if let Err(error) = self.sink.begin() {
+                    return self.doom_or_fail(&item.received.record, error);
+                }
+            }
+        }
         loop {
             match self.sink.send(&item.received, &outcome) {
                 Ok(delivery) => {
@@ -358,8 +510,18 @@ where
                 Err(SinkError::TooLarge(detail)) if matches!(outcome, Outcome::Categorized(_)) => {
                     outcome = too_large(&detail);
                 }
-                Err(error) => return self.fail(describe(&item.received.record, &error)),
+                Err(error) => return self.doom_or_fail(&item.received.record, error),
             }
+        }
+    }
+
+    /// An abortable error dooms the open transaction; any other is fatal.
+    fn doom_or_fail(&mut self, record: &SourceRecord, error: SinkError) {
+        match error {
+            SinkError::Abortable(_) if self.transactional => {
+                self.doomed.get_or_insert_with(|| describe(record, &error));
+            }
+            error => self.fail(describe(record, &error)),
         }
     }
 
@@ -373,10 +535,7 @@ where
             Err(SinkError::TooLarge(detail)) if matches!(outcome, Outcome::Categorized(_)) => {
                 self.send(item, too_large(&detail)).await;
             }
-            Err(error) => {
-                let message = describe(record, &error);
-                self.fail(message);
-            }
+            Err(error) => self.doom_or_fail(&item.received.record, error),
         }
     }
 
@@ -391,6 +550,9 @@ where
                 self.metrics.dead_lettered.with_label_values(&[rejection.reason.code()]).inc();
             }
             Outcome::Skipped => self.metrics.skipped.with_label_values(&["tombstone"]).inc(),
+        }
+        if self.transactional {
+            self.window().records += 1;
         }
         let record = &item.received.record;
         self.partitions.done(record.partition, item.epoch, record.offset);
@@ -449,9 +611,12 @@ where
         self.model_down = None;
         while !self.batch.is_empty() && self.fatal.is_none() && Instant::now() < deadline {
             self.flush().await;
-            if self.model_down.is_some() {
+            if self.model_down.is_some() || self.doomed.is_some() {
                 break;
             }
+        }
+        if self.transactional {
+            return self.drain_transaction(deadline).await;
         }
         while self.unfinished() > 0 {
             match tokio::time::timeout_at(deadline, self.deliveries.next()).await {
@@ -469,6 +634,24 @@ where
             (0, Ok(())) => Ok(()),
             (0, Err(error)) => Err(PipelineError::Uncommitted(error)),
             (unfinished, _) => Err(PipelineError::Unfinished(unfinished)),
+        }
+    }
+
+    /// Commits the last window within `deadline`; after a fatal error, aborts it.
+    async fn drain_transaction(&mut self, deadline: Instant) -> Result<(), PipelineError> {
+        let end = async {
+            if self.fatal.is_some() {
+                if self.window.is_some() {
+                    self.abort("stopping after a fatal error".into()).await;
+                }
+                return Ok(());
+            }
+            self.commit_window().await
+        };
+        match tokio::time::timeout_at(deadline, end).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(PipelineError::Aborted(reason)),
+            Err(_) => Err(PipelineError::Unfinished(self.deliveries.len())),
         }
     }
 

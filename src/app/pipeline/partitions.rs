@@ -30,6 +30,9 @@ struct Partition {
     dirty: bool,
     /// Revoke in progress: records are no longer taken.
     closing: bool,
+    /// Where a rewind reads again from: the last committed position, or the
+    /// first record taken in this assignment.
+    committed: Option<i64>,
 }
 
 impl Partitions {
@@ -38,7 +41,15 @@ impl Partitions {
         let epoch = Epoch(self.last_epoch);
         self.owned.insert(
             partition,
-            Partition { epoch, pending: BTreeSet::new(), sending: 0, next: None, dirty: false, closing: false },
+            Partition {
+                epoch,
+                pending: BTreeSet::new(),
+                sending: 0,
+                next: None,
+                dirty: false,
+                closing: false,
+                committed: None,
+            },
         );
     }
 
@@ -67,7 +78,42 @@ impl Partitions {
         let p = self.owned.get_mut(&partition).filter(|p| !p.closing)?;
         p.pending.insert(offset);
         p.next = Some(offset + 1);
+        p.committed.get_or_insert(offset);
         Some(p.epoch)
+    }
+
+    /// These positions are committed: a rewind reads again from them.
+    pub fn committed(&mut self, positions: &[(i32, i64)]) {
+        for (partition, offset) in positions {
+            if let Some(p) = self.owned.get_mut(partition) {
+                p.committed = Some(*offset);
+            }
+        }
+    }
+
+    /// Forgets everything taken since the last commit: each partition that
+    /// took records since starts a new epoch (its pending outputs no longer
+    /// count) at its committed position. Returns where to read again, for the
+    /// partitions not being revoked.
+    pub fn rewind(&mut self) -> Vec<(i32, i64)> {
+        let mut rewound = Vec::new();
+        for (partition, p) in &mut self.owned {
+            let Some(committed) = p.committed else { continue };
+            if p.next.is_none_or(|next| next == committed) && p.pending.is_empty() {
+                continue;
+            }
+            self.last_epoch += 1;
+            p.epoch = Epoch(self.last_epoch);
+            p.pending.clear();
+            p.sending = 0;
+            p.next = None;
+            p.dirty = false;
+            if !p.closing {
+                rewound.push((*partition, committed));
+            }
+        }
+        rewound.sort_unstable();
+        rewound
     }
 
     /// Whether a record taken in `epoch` still belongs to the current assignment.
@@ -211,6 +257,35 @@ mod tests {
         p.delivered(0, e0);
         assert_eq!(p.sending(&[0]), 1);
         assert_eq!(p.sending(&[0, 1]), 2);
+    }
+
+    #[test]
+    fn a_rewind_goes_back_to_the_last_commit_and_ignores_the_old_epoch() {
+        let mut p = Partitions::default();
+        p.assign(0);
+        p.assign(1);
+        p.assign(2);
+        let e0 = take_all(&mut p, 0, 10..20);
+        for offset in 10..15 {
+            p.done(0, e0, offset);
+        }
+        let positions = p.committable();
+        p.committed(&positions);
+        for offset in 15..20 {
+            p.done(0, e0, offset);
+        }
+        let e1 = take_all(&mut p, 1, 5..7);
+        let e2 = take_all(&mut p, 2, 0..1);
+        p.done(2, e2, 0);
+        let positions = p.committable();
+        p.committed(&positions);
+        assert_eq!(p.rewind(), vec![(0, 15), (1, 5)], "partition 2 took nothing since its commit");
+        assert_eq!(p.in_flight(), 0);
+        p.done(1, e1, 5);
+        assert_eq!(p.committable(), vec![], "the old epoch moves nothing");
+        let again = p.take(0, 15).expect("owned");
+        assert_ne!(again, e0);
+        assert_eq!(p.positions(), vec![(0, 15), (2, 1)]);
     }
 
     #[test]
