@@ -255,22 +255,26 @@ where
             return Err(reason);
         }
         let positions = self.partitions.committable();
-        let Some(window) = self.window.take() else { return Ok(()) };
+        let Some(window) = self.window.as_mut() else { return Ok(()) };
+        let (records, opened) = (window.records, window.opened);
         if !window.began {
             if positions.is_empty() {
+                self.window = None;
                 return Ok(());
             }
+            window.began = true;
             if let Err(error) = self.sink.begin() {
                 return self.transaction_failed(error).await;
             }
         }
-        let span = tracing::info_span!("commit transaction", records = window.records, partitions = positions.len());
+        let span = tracing::info_span!("commit transaction", records, partitions = positions.len());
         match self.sink.commit(&positions).instrument(span).await {
             Ok(()) => {
+                self.window = None;
                 self.partitions.committed(&positions);
                 self.metrics.transactions.with_label_values(&["committed"]).inc();
-                self.metrics.transaction_duration.observe(window.opened.elapsed().as_secs_f64());
-                tracing::debug!(records = window.records, ?positions, "transaction committed");
+                self.metrics.transaction_duration.observe(opened.elapsed().as_secs_f64());
+                tracing::debug!(records, ?positions, "transaction committed");
                 Ok(())
             }
             Err(error) => self.transaction_failed(error).await,

@@ -269,16 +269,14 @@ mod tests {
         for offset in 10..15 {
             p.done(0, e0, offset);
         }
+        let e2 = take_all(&mut p, 2, 0..1);
+        p.done(2, e2, 0);
         let positions = p.committable();
         p.committed(&positions);
         for offset in 15..20 {
             p.done(0, e0, offset);
         }
         let e1 = take_all(&mut p, 1, 5..7);
-        let e2 = take_all(&mut p, 2, 0..1);
-        p.done(2, e2, 0);
-        let positions = p.committable();
-        p.committed(&positions);
         assert_eq!(p.rewind(), vec![(0, 15), (1, 5)], "partition 2 took nothing since its commit");
         assert_eq!(p.in_flight(), 0);
         p.done(1, e1, 5);

@@ -46,6 +46,8 @@ fn config() -> PipelineConfig {
         max_in_flight: 1000,
         revoke_timeout_secs: 5,
         shutdown_timeout_secs: 5,
+        txn_max_records: 1000,
+        txn_max_ms: 60_000,
     }
 }
 
@@ -327,4 +329,128 @@ async fn a_lost_assignment_is_let_go_without_waiting() {
     assert_eq!(broker.committed(0), None);
     assert!(!h.health.is_ready(), "no partitions and out of the group: not ready");
     h.stop().await.expect("clean stop");
+}
+
+// Exactly-once: a transactional sink.
+
+fn transactional(partitions: Vec<i32>) -> MemoryBroker {
+    let broker = MemoryBroker::default();
+    broker.transactional();
+    broker.rebalance(Rebalance::Assigned(partitions));
+    broker
+}
+
+fn visible(broker: &MemoryBroker, partition: i32) -> Vec<i64> {
+    broker.visible().iter().filter(|s| s.partition == partition).map(|s| s.offset).collect()
+}
+
+#[tokio::test]
+async fn exactly_once_commits_outputs_and_positions_together_and_never_stores() {
+    let broker = transactional(vec![0]);
+    broker.auto_ack(true);
+    produce(&broker, 0, 10);
+    let h = start(PipelineConfig { txn_max_records: 4, ..config() }, &broker);
+    eventually("two windows of 4 committed", || broker.committed(0) == Some(8)).await;
+    assert_eq!(visible(&broker, 0), (0..8).collect::<Vec<_>>(), "outputs and positions commit together");
+    h.stop().await.expect("clean stop");
+    assert_eq!(broker.committed(0), Some(10), "the last window is committed at shutdown");
+    assert_eq!(visible(&broker, 0), (0..10).collect::<Vec<_>>());
+    assert_eq!(broker.stored(0), None, "positions never go through the source");
+}
+
+#[tokio::test]
+async fn a_window_is_committed_when_its_time_is_up() {
+    let broker = transactional(vec![0]);
+    broker.auto_ack(true);
+    produce(&broker, 0, 3);
+    let h = start(PipelineConfig { txn_max_ms: 20, ..config() }, &broker);
+    eventually("committed by time", || broker.committed(0) == Some(3)).await;
+    assert_eq!(visible(&broker, 0), vec![0, 1, 2]);
+    h.stop().await.expect("clean stop");
+}
+
+/// Defect-style check of the abort path: a send failing inside the
+/// transaction aborts it; the partition is read again from its last commit,
+/// and every record ends visible exactly once, in order.
+#[tokio::test]
+async fn an_abortable_delivery_failure_aborts_rewinds_and_each_record_is_visible_once() {
+    let broker = transactional(vec![0]);
+    produce(&broker, 0, 6);
+    let h = start(PipelineConfig { txn_max_ms: 50, ..config() }, &broker);
+    eventually("6 outputs sent", || broker.sent().len() == 6).await;
+    broker.reply(0, Ok(()));
+    broker.reply(1, Ok(()));
+    broker.reply(2, Err(SinkError::Abortable("broker went away".into())));
+    eventually("aborted and sent again", || broker.aborted() == 1 && broker.sent().len() == 12).await;
+    assert_eq!(broker.rewinds(), vec![(0, 0)]);
+    broker.auto_ack(true);
+    broker.ack_all();
+    eventually("committed", || broker.committed(0) == Some(6)).await;
+    assert_eq!(visible(&broker, 0), (0..6).collect::<Vec<_>>());
+    assert!(h.health.is_ready());
+    h.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_commit_failing_abortably_is_aborted_and_the_window_processed_again() {
+    let broker = transactional(vec![0]);
+    broker.auto_ack(true);
+    broker.fail_next_commit(SinkError::Abortable("coordinator moved".into()));
+    produce(&broker, 0, 5);
+    let h = start(PipelineConfig { txn_max_ms: 20, ..config() }, &broker);
+    eventually("committed after the abort", || broker.committed(0) == Some(5)).await;
+    assert_eq!(broker.aborted(), 1);
+    assert_eq!(visible(&broker, 0), (0..5).collect::<Vec<_>>());
+    assert_eq!(broker.sent().len(), 10, "the aborted window was sent again");
+    h.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_revoke_commits_the_open_transaction_before_the_partition_goes() {
+    let broker = transactional(vec![0, 1]);
+    broker.auto_ack(true);
+    produce(&broker, 0, 3);
+    let h = start(config(), &broker);
+    eventually("3 outputs sent", || broker.sent().len() == 3).await;
+    settle().await;
+    assert!(broker.visible().is_empty(), "the window is still open");
+    broker.rebalance(Rebalance::Revoked { partitions: vec![0], lost: false });
+    eventually("revoke confirmed", || broker.confirmed().len() == 2).await;
+    assert_eq!(broker.committed(0), Some(3), "committed before it was handed over");
+    assert_eq!(visible(&broker, 0), vec![0, 1, 2]);
+    h.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_lost_partition_aborts_the_open_transaction_and_the_others_are_rewound() {
+    let broker = transactional(vec![0, 1]);
+    broker.auto_ack(true);
+    produce(&broker, 0, 2);
+    produce(&broker, 1, 2);
+    let h = start(config(), &broker);
+    eventually("4 outputs sent", || broker.sent().len() == 4).await;
+    broker.rebalance(Rebalance::Revoked { partitions: vec![0], lost: true });
+    eventually("partition 1 sent again", || broker.sent().len() == 6).await;
+    assert_eq!(broker.aborted(), 1);
+    assert_eq!(broker.rewinds(), vec![(1, 0)], "only the partition kept is read again");
+    h.stop().await.expect("clean stop");
+    assert_eq!(broker.committed(0), None, "nothing of the lost partition is committed");
+    assert_eq!(visible(&broker, 0), Vec::<i64>::new());
+    assert_eq!(visible(&broker, 1), vec![0, 1]);
+}
+
+#[tokio::test]
+async fn a_fenced_producer_ends_the_run_not_ready_with_nothing_committed() {
+    let broker = transactional(vec![0]);
+    broker.auto_ack(true);
+    broker.fail_next_commit(SinkError::Fatal("producer fenced by a newer instance".into()));
+    produce(&broker, 0, 3);
+    let h = start(PipelineConfig { txn_max_ms: 20, ..config() }, &broker);
+    let (_, result) =
+        tokio::time::timeout(Duration::from_secs(5), h.task).await.expect("ends by itself").expect("no panic");
+    let error = result.expect_err("fatal").to_string();
+    assert!(error.contains("fenced"), "{error}");
+    assert!(!h.health.is_ready());
+    assert_eq!(broker.committed(0), None);
+    assert!(broker.visible().is_empty());
 }
