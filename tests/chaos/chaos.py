@@ -706,10 +706,12 @@ def run(args, run_dir: Path, clock: Clock, cleanups: list) -> int:
     inputs, _ = verify.read_topic(bootstrap, topics.input, DLQ, args.run, 180, kafka_logger)
     source = verify.verify(acked, inputs)
 
-    passed = result.passed and source.passed
+    # At-least-once may repeat outputs (same event_id); exactly-once may not.
+    passed = result.passed and source.passed and not (args.exactly_once and result.duplicated)
     unexpected = [e for e in workers.exits if e.unexpected]
     rows = [
-        ("run", f"{args.run} on the {brokers.describe()}"),
+        ("run", f"{args.run} on the {brokers.describe()}, "
+                f"{'exactly-once' if args.exactly_once else 'at-least-once'}"),
         ("config", f"workers={args.workers} duration={args.duration:.0f}s rate={args.rate:.0f}/s keys={args.keys} "
                    f"bad={args.bad_fraction:.0%} seed={args.seed} model={args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model}"),
         ("faults planned", f"kills={args.kills} SIGTERMs={args.terms} broker crashes={args.broker_crashes} "
@@ -730,14 +732,17 @@ def run(args, run_dir: Path, clock: Clock, cleanups: list) -> int:
         ("unrecognized records", result.unrecognized),
         ("catch-up", f"{caught_up} after {waited:.0f}s, lag left {lag}"),
         ("LOST", f"{result.lost} (keys affected: {len(result.lost_keys)}){examples(result.lost_examples)}"),
-        ("duplicated", f"{result.duplicated} events seen more than once ({result.duplicate_records} extra records)"),
+        ("DUPLICATED" if args.exactly_once else "duplicated",
+         f"{result.duplicated} events seen more than once ({result.duplicate_records} extra records)"
+         + (" (exactly-once: must be 0)" if args.exactly_once else "")),
         ("ORDER VIOLATIONS", f"{result.order_violations} (keys affected: {len(result.violation_keys)})"
                              f"{examples(result.violation_examples)}"),
         ("seen but not acknowledged", result.seen_not_acked),
         ("keys split across partitions", result.split_keys),
         ("max partition idle", f"{result.max_idle_s:.1f}s (input partition {result.max_idle_partition}) "
                                f"while producing"),
-        ("result", "PASS" if passed else "FAIL (lost, reordered or misplaced events)"),
+        ("result", "PASS" if passed else "FAIL (lost, reordered, misplaced"
+                   + (" or duplicated" if args.exactly_once else "") + " events)"),
     ]
     say("\n" + table(rows) + "\n")
     write_report(run_dir, args, rows, result, faults, unexpected)
@@ -747,6 +752,7 @@ def run(args, run_dir: Path, clock: Clock, cleanups: list) -> int:
 def write_report(run_dir: Path, args, rows, result: verify.Result, faults: Faults, unexpected: list[Exit]) -> None:
     report = {
         "run": args.run,
+        "guarantee": "exactly-once" if args.exactly_once else "at-least-once",
         "command": " ".join(sys.argv),
         "table": {name: str(value) for name, value in rows},
         "lost": result.lost, "duplicated": result.duplicated, "order_violations": result.order_violations,
@@ -834,6 +840,7 @@ def worker_env(args, bootstrap: str, topics: Topics, group: str) -> dict[str, st
         KAFKA_BOOTSTRAP_SERVERS=bootstrap, KAFKA_GROUP_ID=group, INPUT_TOPIC=topics.input,
         OUTPUT_TOPIC=topics.output, DLQ_TOPIC=topics.dlq, CREATE_TOPICS="false", MODEL_PATH=str(args.model),
         ORT_DYLIB_PATH=args.ort_dylib_path,
+        DELIVERY_GUARANTEE="exactly-once" if args.exactly_once else "at-least-once",
     )
     return env
 
@@ -852,6 +859,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--self-test", action="store_true",
                    help="check the verifier on real topics with a planted loss, duplicate and reordering; no workers")
     p.add_argument("--cluster", action="store_true", help="use the 3-node cluster instead of the single node")
+    p.add_argument("--exactly-once", action="store_true",
+                   help="run the workers with DELIVERY_GUARANTEE=exactly-once; a duplicate then fails the run too")
     p.add_argument("--duration", type=float, help=f"seconds of production [{PRESETS['default']['duration']}]")
     p.add_argument("--workers", type=int, help=f"worker processes [{PRESETS['default']['workers']}]")
     p.add_argument("--kills", type=int, help=f"worker SIGKILLs, each followed by a restart [{PRESETS['default']['kills']}]")
