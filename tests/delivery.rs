@@ -1,5 +1,7 @@
 //! Delivery under errors the broker really raises: outputs too large for the
-//! broker, and a topic the worker cannot write to.
+//! broker, and a topic the worker cannot write to; each at-least-once and
+//! exactly-once (where a refusal aborts the transaction, and the record's
+//! output is sent smaller when it comes again).
 
 mod common;
 
@@ -9,6 +11,7 @@ use common::*;
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);
+const EXACTLY_ONCE: (&str, &str) = ("DELIVERY_GUARANTEE", "exactly-once");
 
 /// A dead letter over the producer's limit (at send time) or the topic's
 /// limit (refused by the broker) is sent truncated and marked; a result over
@@ -16,6 +19,16 @@ const WAIT: Duration = Duration::from_secs(30);
 /// within seconds.
 #[tokio::test(flavor = "multi_thread")]
 async fn outputs_too_large_for_the_broker_end_as_marked_dead_letters_and_the_partition_moves_on() {
+    outputs_too_large(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exactly_once_outputs_too_large_end_as_marked_dead_letters_after_aborts_and_the_partition_moves_on() {
+    let worker = outputs_too_large(&[EXACTLY_ONCE]).await;
+    assert!(worker.metric("categorizer_transactions_total", &["aborted"]) >= 1.0, "refusals abort");
+}
+
+async fn outputs_too_large(env: &[(&str, &str)]) -> Worker {
     let topics = Topics::new("toolarge");
     topics.create_input(1).await;
     // A result (~400 bytes) is over this output limit; dead letters of 160 kB
@@ -31,7 +44,7 @@ async fn outputs_too_large_for_the_broker_end_as_marked_dead_letters_and_the_par
         Input::json("ok", json!({"product_id": "P1", "name": "Filtro de oleo Tecfil PSL55"})),
         Input::json("after", json!({"product_id": "P2", "name": "not categorized: it is a dead letter", "brand": 42})),
     ];
-    let worker = Worker::start(&topics, TEXT_MODEL, &[("CREATE_TOPICS", "false")]);
+    let worker = Worker::start(&topics, TEXT_MODEL, &[&[("CREATE_TOPICS", "false")], env].concat());
     let started = Instant::now();
     produce(&topics.input, &inputs).await;
 
@@ -57,6 +70,7 @@ async fn outputs_too_large_for_the_broker_end_as_marked_dead_letters_and_the_par
     }
     assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
     assert_eq!(worker.metric("categorizer_records_dead_lettered_total", &["output_too_large"]), 1.0);
+    worker
 }
 
 /// An output topic the worker cannot write (here: it does not exist and may
@@ -64,11 +78,20 @@ async fn outputs_too_large_for_the_broker_end_as_marked_dead_letters_and_the_par
 /// error, a non-zero exit, and the failed record's offset not committed.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_output_topic_that_cannot_be_written_makes_the_worker_not_ready_and_exit_non_zero() {
+    unwritable_output(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exactly_once_an_output_topic_that_cannot_be_written_is_fatal_too() {
+    unwritable_output(&[EXACTLY_ONCE]).await;
+}
+
+async fn unwritable_output(env: &[(&str, &str)]) {
     let topics = Topics::new("unwritable");
     topics.create_input(1).await;
     create_topic(&topics.dlq, 1).await;
-    let env = [("CREATE_TOPICS", "false"), ("KAFKA_TOPIC_METADATA_PROPAGATION_MAX_MS", "1000")];
-    let mut worker = Worker::start(&topics, TEXT_MODEL, &env);
+    let own = [("CREATE_TOPICS", "false"), ("KAFKA_TOPIC_METADATA_PROPAGATION_MAX_MS", "1000")];
+    let mut worker = Worker::start(&topics, TEXT_MODEL, &[&own[..], env].concat());
     produce(&topics.input, &[Input::json("k", json!({"product_id": "P", "name": "SSD Kingston 480GB"}))]).await;
     let deadline = Instant::now() + WAIT;
     while http_get(worker.http, "/readyz").is_some_and(|(status, _)| status == 200) {

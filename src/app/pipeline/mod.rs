@@ -25,6 +25,7 @@
 
 mod config;
 mod partitions;
+mod tally;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -34,6 +35,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +43,7 @@ use tracing::Instrument;
 
 pub use config::PipelineConfig;
 use partitions::{Epoch, Partitions};
+use tally::Counted;
 
 use super::{Categorizer, ModelUnavailable, Outcome, SourceRecord};
 use crate::domain::{RejectReason, Rejection};
@@ -104,8 +107,8 @@ impl<D: Future<Output = Result<(), SinkError>> + Unpin, M: Unpin> Future for Sen
 struct Window {
     opened: std::time::Instant,
     deadline: Instant,
-    /// Records done in the window.
-    records: usize,
+    /// Outcomes of the records done in the window, counted at its commit.
+    done: Vec<Counted>,
     /// The sink's transaction is open.
     began: bool,
 }
@@ -217,7 +220,7 @@ where
             return self.abort(reason).await;
         }
         let max_records = self.config.txn_max_records as usize;
-        let due = self.window.as_ref().is_some_and(|w| w.records >= max_records || Instant::now() >= w.deadline);
+        let due = self.window.as_ref().is_some_and(|w| w.done.len() >= max_records || Instant::now() >= w.deadline);
         if due {
             let _ = self.commit_window().await;
         }
@@ -229,7 +232,7 @@ where
         self.window.get_or_insert_with(|| Window {
             opened: std::time::Instant::now(),
             deadline: Instant::now() + max,
-            records: 0,
+            done: Vec::new(),
             began: false,
         })
     }
@@ -256,7 +259,7 @@ where
         }
         let positions = self.partitions.committable();
         let Some(window) = self.window.as_mut() else { return Ok(()) };
-        let (records, opened) = (window.records, window.opened);
+        let (records, opened) = (window.done.len(), window.opened);
         if !window.began {
             if positions.is_empty() {
                 self.window = None;
@@ -270,7 +273,9 @@ where
         let span = tracing::info_span!("commit transaction", records, partitions = positions.len());
         match self.sink.commit(&positions).instrument(span).await {
             Ok(()) => {
-                self.window = None;
+                for counted in self.window.take().map(|window| window.done).unwrap_or_default() {
+                    counted.count(&self.metrics);
+                }
                 self.partitions.committed(&positions);
                 self.metrics.transactions.with_label_values(&["committed"]).inc();
                 self.metrics.transaction_duration.observe(opened.elapsed().as_secs_f64());
@@ -295,7 +300,11 @@ where
     async fn abort(&mut self, reason: String) {
         tracing::warn!(%reason, "aborting the transaction; its records are processed again");
         self.doomed = None;
-        // Deliveries of the aborted outputs: none of them can move a position.
+        // Deliveries of the aborted outputs can no longer move a position.
+        // Those already finished still run to their end: the sink learns
+        // from them (which outputs the broker refused as too large, as a
+        // refused batch fails all its records at once).
+        while let Some(Some(_)) = self.deliveries.next().now_or_never() {}
         self.deliveries.clear();
         let began = self.window.take().is_some_and(|window| window.began);
         if began {
@@ -545,18 +554,10 @@ where
 
     /// The record's outcome is final: count it and let its position move.
     fn finish(&mut self, item: &Item<S::Meta>, outcome: &Outcome) {
-        match outcome {
-            Outcome::Categorized(event) => {
-                self.metrics.categorized.with_label_values(&[&event.category.code]).inc();
-                self.metrics.confidence.observe(event.confidence);
-            }
-            Outcome::DeadLetter(rejection) => {
-                self.metrics.dead_lettered.with_label_values(&[rejection.reason.code()]).inc();
-            }
-            Outcome::Skipped => self.metrics.skipped.with_label_values(&["tombstone"]).inc(),
-        }
-        if self.transactional {
-            self.window().records += 1;
+        let counted = Counted::of(outcome);
+        match self.transactional {
+            true => self.window().done.push(counted),
+            false => counted.count(&self.metrics),
         }
         let record = &item.received.record;
         self.partitions.done(record.partition, item.epoch, record.offset);

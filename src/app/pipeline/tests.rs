@@ -35,6 +35,7 @@ impl Predictor for Model {
 struct Harness {
     model: Model,
     health: Arc<Health>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     task: JoinHandle<(MemorySource, Result<(), PipelineError>)>,
 }
@@ -66,17 +67,12 @@ fn start(config: PipelineConfig, broker: &MemoryBroker) -> Harness {
     let categorizer = Categorizer::new(model.clone(), info, Settings { review_threshold: 0.5, max_text_chars: 100 });
     let health = Arc::new(Health::default());
     health.set_model_loaded();
-    let pipeline = Pipeline::new(
-        broker.source(),
-        broker.sink(),
-        Arc::new(categorizer),
-        Arc::new(Metrics::new().expect("metrics")),
-        health.clone(),
-        config,
-    );
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let pipeline =
+        Pipeline::new(broker.source(), broker.sink(), Arc::new(categorizer), metrics.clone(), health.clone(), config);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(pipeline.run(shutdown.clone()));
-    Harness { model, health, shutdown, task }
+    Harness { model, health, metrics, shutdown, task }
 }
 
 impl Harness {
@@ -388,6 +384,8 @@ async fn an_abortable_delivery_failure_aborts_rewinds_and_each_record_is_visible
     eventually("committed", || broker.committed(0) == Some(6)).await;
     assert_eq!(visible(&broker, 0), (0..6).collect::<Vec<_>>());
     assert!(h.health.is_ready());
+    let categorized = h.metrics.categorized.with_label_values(&["A"]).get();
+    assert_eq!(categorized, 6, "counted at commit: the aborted outputs do not count");
     h.stop().await.expect("clean stop");
 }
 

@@ -1,0 +1,34 @@
+//! Outcome metrics. At-least-once counts a record once its output is
+//! acknowledged; exactly-once counts it once its transaction commits, since
+//! the outcomes of an aborted transaction are produced again.
+
+use super::Outcome;
+use crate::telemetry::Metrics;
+
+/// One record's contribution to the outcome metrics.
+pub enum Counted {
+    Categorized(String, f64),
+    DeadLettered(&'static str),
+    Skipped,
+}
+
+impl Counted {
+    pub fn of(outcome: &Outcome) -> Self {
+        match outcome {
+            Outcome::Categorized(event) => Counted::Categorized(event.category.code.clone(), event.confidence),
+            Outcome::DeadLetter(rejection) => Counted::DeadLettered(rejection.reason.code()),
+            Outcome::Skipped => Counted::Skipped,
+        }
+    }
+
+    pub fn count(&self, metrics: &Metrics) {
+        match self {
+            Counted::Categorized(code, confidence) => {
+                metrics.categorized.with_label_values(&[code]).inc();
+                metrics.confidence.observe(*confidence);
+            }
+            Counted::DeadLettered(reason) => metrics.dead_lettered.with_label_values(&[reason]).inc(),
+            Counted::Skipped => metrics.skipped.with_label_values(&["tombstone"]).inc(),
+        }
+    }
+}
