@@ -62,8 +62,9 @@ fn model_only() {
 const ROUNDS: usize = 3;
 
 /// Fills a fresh 6-partition topic with `RECORDS` events, then times one
-/// worker draining it, from its start to the last result.
-async fn drain(binary: &std::path::Path) -> f64 {
+/// worker draining it, from its start to the last result final (published,
+/// or committed with exactly-once), as its own metrics count them.
+async fn drain(binary: &std::path::Path, guarantee: &str) -> f64 {
     let topics = Topics::new("bench");
     topics.create_input(6).await;
     let producer: FutureProducer = ClientConfig::new()
@@ -89,11 +90,13 @@ async fn drain(binary: &std::path::Path) -> f64 {
         delivery.await.expect("delivery").map_err(|(e, _)| e).expect("produce");
     }
     let started = Instant::now();
-    let env = [("RUST_LOG", "info,ort=warn"), ("TOPIC_PARTITIONS", "6")];
+    let env = [("RUST_LOG", "info,ort=warn"), ("TOPIC_PARTITIONS", "6"), ("DELIVERY_GUARANTEE", guarantee)];
     let worker = Worker::start_command(worker_command_of(binary, &topics, TEXT_MODEL, &env));
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let done: i64 = try_end_offsets(&topics.output, 6).map(|ends| ends.values().sum()).unwrap_or(0);
+        let metrics = worker.metrics();
+        let done = metric_value(&metrics, "categorizer_records_categorized_total", &[])
+            + metric_value(&metrics, "categorizer_records_dead_lettered_total", &[]);
         if done as usize >= RECORDS {
             break;
         }
@@ -110,24 +113,25 @@ fn median(mut rates: Vec<f64>) -> f64 {
 
 async fn end_to_end() {
     let this = std::path::PathBuf::from(env!("CARGO_BIN_EXE_product-categorizer"));
-    let mut contenders = vec![("this build", this)];
+    let mut contenders = vec![("this build", this.clone(), "at-least-once"), ("exactly-once", this, "exactly-once")];
     if let Some(baseline) = std::env::var_os("BENCH_BASELINE_BIN") {
-        contenders.push(("baseline", baseline.into()));
+        contenders.push(("baseline", baseline.into(), "at-least-once"));
     }
     println!("end to end (start worker, drain {RECORDS} records from 6 partitions, publish results), {ROUNDS} rounds:");
     let mut rates = vec![Vec::new(); contenders.len()];
     for round in 1..=ROUNDS {
-        for ((label, binary), rates) in contenders.iter().zip(&mut rates) {
-            let rate = drain(binary).await;
-            println!("  round {round} {label:<10} {rate:>8.0} records/s");
+        for ((label, binary, guarantee), rates) in contenders.iter().zip(&mut rates) {
+            let rate = drain(binary, guarantee).await;
+            println!("  round {round} {label:<12} {rate:>8.0} records/s");
             rates.push(rate);
         }
     }
     let medians: Vec<f64> = rates.into_iter().map(median).collect();
-    for ((label, binary), median) in contenders.iter().zip(&medians) {
-        println!("  median {label:<10} {median:>8.0} records/s  ({})", binary.display());
+    for ((label, binary, _), median) in contenders.iter().zip(&medians) {
+        println!("  median {label:<12} {median:>8.0} records/s  ({})", binary.display());
     }
-    if let [this, baseline] = medians[..] {
+    println!("  exactly-once / at-least-once: {:.2}x", medians[1] / medians[0]);
+    if let [this, _, baseline] = medians[..] {
         println!("  this build / baseline: {:.2}x", this / baseline);
     }
 }

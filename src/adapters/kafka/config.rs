@@ -873,6 +873,36 @@ mod tests {
         }
     }
 
+    #[test]
+    fn exactly_once_commits_in_transactions_with_a_stable_transactional_id() {
+        let config = config(&["--delivery-guarantee", "exactly-once", "--instance-id", "w-1"]);
+        config.validate().unwrap();
+        let consumer = config.consumer_config();
+        assert_eq!(native(&consumer, "enable.auto.commit"), "false");
+        assert_eq!(native(&consumer, "isolation.level"), "read_committed");
+        let producer = config.producer_config();
+        assert_eq!(native(&producer, "transactional.id"), "product-categorizer-w-1");
+        assert_eq!(native(&producer, "transaction.timeout.ms"), "10000");
+        assert_eq!(producer.get("message.timeout.ms"), None, "librdkafka refuses 0 with transactions");
+        assert!(producer.create::<FutureProducer>().is_ok(), "librdkafka takes it");
+        let chosen = config(&["--delivery-guarantee", "exactly-once", "--transactional-id", "txn-a"]);
+        assert_eq!(native(&chosen.producer_config(), "transactional.id"), "txn-a");
+        let derived = config(&["--delivery-guarantee", "exactly-once"]).transactional_id();
+        assert!(derived.ends_with(&format!("-{}", std::process::id())), "{derived}");
+    }
+
+    #[test]
+    fn exactly_once_locks_auto_commit_off_and_refuses_a_transactional_id_elsewhere() {
+        let error = error_of(&["--delivery-guarantee", "exactly-once", "-X", "enable.auto.commit=true"]);
+        assert!(error.contains("enable.auto.commit is locked to false"), "{error}");
+        let error = error_of(&["--delivery-guarantee", "exactly-once", "-X", "transactional.id=x"]);
+        assert!(error.contains("TRANSACTIONAL_ID"), "{error}");
+        let error = error_of(&["--transactional-id", "txn-a"]);
+        assert!(error.contains("DELIVERY_GUARANTEE is at-least-once"), "{error}");
+        let at_least_once = config(&[]);
+        assert_eq!(at_least_once.producer_config().get("transactional.id"), None);
+    }
+
     #[tokio::test]
     async fn clients_are_generic_over_their_context() {
         struct Quiet;
