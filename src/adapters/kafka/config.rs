@@ -875,12 +875,12 @@ mod tests {
 
     #[test]
     fn exactly_once_commits_in_transactions_with_a_stable_transactional_id() {
-        let config = config(&["--delivery-guarantee", "exactly-once", "--instance-id", "w-1"]);
-        config.validate().unwrap();
-        let consumer = config.consumer_config();
+        let eos = config(&["--delivery-guarantee", "exactly-once", "--instance-id", "w-1"]);
+        eos.validate().unwrap();
+        let consumer = eos.consumer_config();
         assert_eq!(native(&consumer, "enable.auto.commit"), "false");
         assert_eq!(native(&consumer, "isolation.level"), "read_committed");
-        let producer = config.producer_config();
+        let producer = eos.producer_config();
         assert_eq!(native(&producer, "transactional.id"), "product-categorizer-w-1");
         assert_eq!(native(&producer, "transaction.timeout.ms"), "10000");
         assert_eq!(producer.get("message.timeout.ms"), None, "librdkafka refuses 0 with transactions");
