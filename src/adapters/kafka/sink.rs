@@ -393,6 +393,8 @@ impl OutputSink for KafkaSink {
         self.transactions.is_some()
     }
 
+    /// Local to the client (no request to the broker until the first send),
+    /// so it runs on the caller's thread.
     fn begin(&mut self) -> Result<(), SinkError> {
         self.producer.begin_transaction().map_err(|error| TransactionError::from(error).into())
     }
