@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// More than the server's connection limit (128).
+/// The server's connection limit.
+const MAX_CONNECTIONS: usize = 128;
+/// More than that.
 const SLOW_CLIENTS: usize = 300;
 
 fn free_port() -> u16 {
@@ -73,6 +75,11 @@ fn slow_loris_clients_cannot_keep_healthz_from_answering_and_are_cut_off() {
             stream
         })
         .collect();
+    // At the limit each new connection closed the oldest, long before the
+    // header timeout: only the newest are still open.
+    std::thread::sleep(Duration::from_millis(500));
+    let evicted = slow[..SLOW_CLIENTS - MAX_CONNECTIONS].iter_mut().map(closed_by_server).filter(|c| *c).count();
+    assert_eq!(evicted, SLOW_CLIENTS - MAX_CONNECTIONS, "the oldest connections were not closed at the limit");
     let started = Instant::now();
     let mut latencies = Vec::new();
     while started.elapsed() < Duration::from_secs(8) {
