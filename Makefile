@@ -20,6 +20,7 @@ deps:
 	scripts/setup-python
 
 build:
+	scripts/install-build-deps
 	cargo build --release --bins
 
 run: deps build

@@ -9,7 +9,7 @@ use rdkafka::producer::Producer;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::http;
-use crate::adapters::kafka::{ensure_topics, KafkaSink, KafkaSource, Transactions, WorkerContext};
+use crate::adapters::kafka::{ensure_topics, KafkaSink, KafkaSource, SecurityAlarm, Transactions, WorkerContext};
 use crate::adapters::onnx::{load_model, ModelConfig, OnnxPredictor};
 use crate::app::{Categorizer, Pipeline, Settings};
 use crate::config::WorkerConfig;
@@ -68,11 +68,12 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
     );
     // Clients first: librdkafka's own checks of the settings fail now, not
     // after waiting for the broker.
-    let context = || WorkerContext::new(metrics.clone(), kafka.input_topic.clone());
+    let security = Arc::new(SecurityAlarm::default());
+    let context = || WorkerContext::new(metrics.clone(), kafka.input_topic.clone(), security.clone());
     let consumer = kafka.consumer(context())?;
     let producer = kafka.producer(context())?;
     if kafka.create_topics {
-        ensure_topics(kafka, &shutdown).await?;
+        ensure_topics(kafka, &security, &shutdown).await?;
     }
     if shutdown.is_cancelled() {
         return Ok(());

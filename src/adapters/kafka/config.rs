@@ -16,6 +16,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientConfig, ClientContext};
 
+use super::environment;
+
 /// Kafka settings with their own flags; every other librdkafka property comes
 /// from `KAFKA_<NAME>` variables or `--kafka-property name=value`.
 #[derive(Debug, Clone, clap::Args)]
@@ -83,10 +85,25 @@ pub struct KafkaConfig {
     pub topic_replication_factor: i32,
 
     /// Extra librdkafka property (repeatable), e.g. `-X security.protocol=SASL_SSL`.
-    /// `KAFKA_<NAME>` variables do the same: KAFKA_SASL_MECHANISMS=PLAIN sets sasl.mechanisms.
+    /// `KAFKA_<NAME>` variables do the same: KAFKA_SASL_MECHANISMS=PLAIN sets sasl.mechanisms;
+    /// `KAFKA_<NAME>_FILE=/run/secrets/x` reads the value from a file. A `KAFKA_*` variable
+    /// that names no librdkafka property is ignored with a warning. Values are never logged.
     /// The properties the delivery guarantees rest on cannot be changed (see README).
     #[arg(short = 'X', long = "kafka-property", value_name = "NAME=VALUE", value_parser = parse_property)]
-    pub properties: Vec<(String, String)>,
+    pub properties: Vec<PropertyFlag>,
+}
+
+/// One `-X name=value`; its `Debug` hides the value (it may be a secret).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PropertyFlag {
+    pub name: String,
+    pub value: String,
+}
+
+impl std::fmt::Debug for PropertyFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}=(value not shown)", self.name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -273,9 +290,6 @@ const FLAG_PROPERTIES: [(&str, &str); 4] = [
     ("transactional.id", "--transactional-id / TRANSACTIONAL_ID (with DELIVERY_GUARANTEE=exactly-once)"),
 ];
 
-/// Variables that are flags of their own, not passthrough properties.
-const OWN_VARIABLES: [&str; 2] = ["KAFKA_BOOTSTRAP_SERVERS", "KAFKA_GROUP_ID"];
-
 /// librdkafka's aliases of one property: (alias, the name the worker uses).
 const ALIASES: &[(&str, &str)] = &[
     ("metadata.broker.list", "bootstrap.servers"),
@@ -318,10 +332,13 @@ fn normalized(value: &str) -> String {
     }
 }
 
-fn parse_property(raw: &str) -> Result<(String, String), String> {
+fn parse_property(raw: &str) -> Result<PropertyFlag, String> {
     match raw.split_once('=') {
-        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_owned(), value.to_owned())),
-        _ => Err(format!("expected NAME=VALUE, got {raw:?}")),
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok(PropertyFlag { name: name.trim().to_owned(), value: value.to_owned() })
+        }
+        // Not echoed: it may be a secret with the `=` forgotten.
+        _ => Err("expected NAME=VALUE, a property name, `=` and its value".into()),
     }
 }
 
@@ -338,12 +355,6 @@ fn parse_instance_id(raw: &str) -> Result<String, String> {
         return Err(format!("only letters, digits, '.', '_' and '-' are allowed, found {bad:?}"));
     }
     Ok(id.to_owned())
-}
-
-/// `KAFKA_SASL_USERNAME` -> `sasl.username`.
-pub fn property_name(variable: &str) -> Option<String> {
-    let name = variable.strip_prefix("KAFKA_")?;
-    (!name.is_empty() && !OWN_VARIABLES.contains(&variable)).then(|| name.to_lowercase().replace('_', "."))
 }
 
 /// One passthrough property and where it came from.
@@ -374,17 +385,15 @@ impl Properties {
 }
 
 impl KafkaConfig {
+    /// The environment's properties (see [`environment`]), then the flags.
     fn passthrough_entries(&self) -> Vec<Passthrough> {
-        let mut entries: Vec<Passthrough> = std::env::vars()
-            .filter_map(|(variable, value)| {
-                property_name(&variable).map(|name| Passthrough { source: variable, name, value })
-            })
-            .collect();
-        entries.sort_by(|a, b| a.source.cmp(&b.source));
-        entries.extend(self.properties.iter().map(|(name, value)| Passthrough {
-            source: format!("-X {name}"),
-            name: name.clone(),
-            value: value.clone(),
+        let environment = environment::current().properties.into_iter();
+        let mut entries: Vec<Passthrough> =
+            environment.map(|p| Passthrough { source: p.source, name: p.name, value: p.value }).collect();
+        entries.extend(self.properties.iter().map(|flag| Passthrough {
+            source: format!("-X {}", flag.name),
+            name: flag.name.clone(),
+            value: flag.value.clone(),
         }));
         entries
     }
@@ -407,10 +416,17 @@ impl KafkaConfig {
     /// and limited properties, which are not secrets.
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.transactional_id.is_some() && !self.exactly_once() {
-            anyhow::bail!("TRANSACTIONAL_ID is set but DELIVERY_GUARANTEE is at-least-once: set DELIVERY_GUARANTEE=exactly-once, or unset TRANSACTIONAL_ID");
+            anyhow::bail!(
+                "TRANSACTIONAL_ID is set but DELIVERY_GUARANTEE is at-least-once: set DELIVERY_GUARANTEE=exactly-once, \
+                 or unset TRANSACTIONAL_ID"
+            );
         }
         let locked_properties = self.locked();
-        let mut problems = Vec::new();
+        let environment = environment::current();
+        for variable in &environment.ignored {
+            tracing::warn!(%variable, "ignored: a KAFKA_* variable that names no librdkafka property");
+        }
+        let mut problems = environment.problems;
         for Passthrough { source, name, value } in self.passthrough_entries() {
             let canonical = canonical_name(&name);
             if let Some((_, flag)) = FLAG_PROPERTIES.iter().find(|(property, _)| *property == canonical) {
@@ -607,19 +623,19 @@ mod tests {
     }
 
     #[test]
-    fn variables_map_to_librdkafka_properties() {
-        assert_eq!(property_name("KAFKA_SECURITY_PROTOCOL").as_deref(), Some("security.protocol"));
-        assert_eq!(property_name("KAFKA_STATISTICS_INTERVAL_MS").as_deref(), Some("statistics.interval.ms"));
-        assert_eq!(property_name("KAFKA_BOOTSTRAP_SERVERS"), None);
-        assert_eq!(property_name("KAFKA_"), None);
-        assert_eq!(property_name("OTHER"), None);
+    fn property_flags_need_a_name_and_an_equals_sign() {
+        assert_eq!(parse_property("a.b=c=d"), Ok(PropertyFlag { name: "a.b".into(), value: "c=d".into() }));
+        assert!(parse_property("=x").is_err());
+        let error = parse_property("sasl.password:hunter2").unwrap_err();
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]
-    fn property_flags_need_a_name_and_an_equals_sign() {
-        assert_eq!(parse_property("a.b=c=d"), Ok(("a.b".into(), "c=d".into())));
-        assert!(parse_property("novalue").is_err());
-        assert!(parse_property("=x").is_err());
+    fn a_property_flag_never_shows_its_value_in_debug_output() {
+        let config = config(&["-X", "sasl.password=hunter2"]);
+        let debug = format!("{config:?}");
+        assert!(debug.contains("sasl.password=(value not shown)"), "{debug}");
+        assert!(!debug.contains("hunter2"), "{debug}");
     }
 
     #[test]

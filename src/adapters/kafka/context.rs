@@ -1,25 +1,115 @@
 //! librdkafka callbacks: statistics become lag metrics, client errors are
-//! counted, rebalances are handed to the pipeline (`KafkaSource` confirms
-//! them).
+//! counted, authentication and TLS failures raise the [`SecurityAlarm`],
+//! rebalances are handed to the pipeline (`KafkaSource` confirms them).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::statistics::Statistics;
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{ClientContext, TopicPartitionList};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::ports::Rebalance;
 use crate::telemetry::Metrics;
 
+/// How many authentication or TLS failures within [`SECURITY_WINDOW`] mean
+/// the security settings are wrong, not a broker restarting: librdkafka
+/// retries them for ever, and an endless silent wait helps nobody.
+const SECURITY_FAILURES: usize = 3;
+const SECURITY_WINDOW: Duration = Duration::from_secs(30);
+
+/// Raised once the worker's Kafka clients keep failing to authenticate or to
+/// set up TLS; shared by all of them.
+#[derive(Default)]
+pub struct SecurityAlarm {
+    recent: Mutex<VecDeque<Instant>>,
+    /// The last failure, raised or not.
+    last: Mutex<Option<String>>,
+    reason: Mutex<Option<String>>,
+    raised: CancellationToken,
+}
+
+impl SecurityAlarm {
+    /// One failure report; librdkafka folds repeats into the next report's
+    /// "N identical error(s) suppressed".
+    fn note(&self, reason: String) {
+        let now = Instant::now();
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.extend(std::iter::repeat_n(now, 1 + suppressed(&reason)));
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason.clone());
+        while recent.front().is_some_and(|at| now.duration_since(*at) > SECURITY_WINDOW) {
+            recent.pop_front();
+        }
+        if recent.len() >= SECURITY_FAILURES && !self.raised.is_cancelled() {
+            *self.reason.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+            self.raised.cancel();
+        }
+    }
+
+    /// The last failure seen, with what to check.
+    pub fn last(&self) -> Option<String> {
+        self.last.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Waits until raised; then why, with what to check.
+    pub async fn raised(&self) -> String {
+        self.raised.cancelled().await;
+        self.reason.lock().unwrap_or_else(PoisonError::into_inner).clone().unwrap_or_default()
+    }
+}
+
+/// The N of librdkafka's "(..., N identical error(s) suppressed)".
+fn suppressed(message: &str) -> usize {
+    message
+        .split(" identical error(s) suppressed")
+        .next()
+        .filter(|head| head.len() < message.len())
+        .and_then(|head| head.rsplit([' ', '(']).next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A client error that says the security settings do not match the
+/// broker's, with what to check. librdkafka messages name hosts and
+/// mechanisms, never a password.
+pub(super) fn security_failure(code: Option<RDKafkaErrorCode>, reason: &str) -> Option<String> {
+    match code? {
+        RDKafkaErrorCode::Authentication => Some(format!(
+            "authentication failed (check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD): {reason}"
+        )),
+        RDKafkaErrorCode::SSL => Some(format!(
+            "TLS failed (check KAFKA_SSL_CA_LOCATION, the CA that signed the brokers' certificates, and \
+             KAFKA_SECURITY_PROTOCOL): {reason}"
+        )),
+        _ => None,
+    }
+}
+
+/// A log line that says the same: a broker that closes every connection at
+/// the client's first request (ApiVersion) expects another protocol, e.g. a
+/// plaintext client on a TLS listener. librdkafka reports it only as a log
+/// line, not as an error.
+fn security_failure_in_log(facility: &str, message: &str) -> Option<String> {
+    (facility == "FAIL" && message.contains("Disconnected") && message.contains("in state APIVERSION_QUERY")).then(
+        || {
+            format!(
+                "the broker closes every connection at the first request: KAFKA_SECURITY_PROTOCOL does not match its \
+             listener (SASL_SSL or SSL?): {message}"
+            )
+        },
+    )
+}
+
 pub struct WorkerContext {
     metrics: Arc<Metrics>,
     input_topic: String,
+    pub(super) security: Arc<SecurityAlarm>,
     group: Mutex<GroupView>,
     rebalances: Mutex<VecDeque<Rebalance>>,
     /// A rebalance is waiting in `rebalances`.
@@ -36,10 +126,11 @@ struct GroupView {
 }
 
 impl WorkerContext {
-    pub fn new(metrics: Arc<Metrics>, input_topic: String) -> Self {
+    pub fn new(metrics: Arc<Metrics>, input_topic: String, security: Arc<SecurityAlarm>) -> Self {
         WorkerContext {
             metrics,
             input_topic,
+            security,
             group: Mutex::default(),
             rebalances: Mutex::default(),
             rebalanced: Notify::new(),
@@ -116,6 +207,26 @@ impl ClientContext for WorkerContext {
         let kind = error.rdkafka_error_code().map_or_else(|| "other".to_owned(), |code| format!("{code:?}"));
         self.metrics.kafka_errors.with_label_values(&[&kind]).inc();
         tracing::warn!(%error, reason, "Kafka client error");
+        if let Some(failure) = security_failure(error.rdkafka_error_code(), reason) {
+            self.security.note(failure);
+        }
+    }
+
+    /// As rdkafka's default (librdkafka's levels, target `librdkafka`), and
+    /// watched for the one security failure librdkafka only logs.
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        use RDKafkaLogLevel::*;
+        match level {
+            Emerg | Alert | Critical | Error => {
+                tracing::error!(target: "librdkafka", "librdkafka: {facility} {message}")
+            }
+            Warning => tracing::warn!(target: "librdkafka", "librdkafka: {facility} {message}"),
+            Notice | Info => tracing::info!(target: "librdkafka", "librdkafka: {facility} {message}"),
+            Debug => tracing::debug!(target: "librdkafka", "librdkafka: {facility} {message}"),
+        }
+        if let Some(failure) = security_failure_in_log(facility, message) {
+            self.security.note(failure);
+        }
     }
 }
 
@@ -163,5 +274,52 @@ pub(super) fn apply<C: ConsumerContext>(
         (Rebalance::Assigned(_), false) => consumer.assign(tpl),
         (Rebalance::Revoked { .. }, true) => consumer.incremental_unassign(tpl),
         (Rebalance::Revoked { .. }, false) => consumer.unassign(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SASL: &str = "sasl_ssl://127.0.0.1:9093/bootstrap: SASL authentication error: Authentication failed \
+                        during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512";
+
+    #[tokio::test]
+    async fn repeated_security_failures_raise_the_alarm_with_what_to_check() {
+        let alarm = SecurityAlarm::default();
+        for _ in 0..SECURITY_FAILURES - 1 {
+            alarm.note(security_failure(Some(RDKafkaErrorCode::Authentication), SASL).unwrap());
+        }
+        assert!(!alarm.raised.is_cancelled(), "one failure may be a broker restarting");
+        alarm.note(security_failure(Some(RDKafkaErrorCode::Authentication), SASL).unwrap());
+        let reason = alarm.raised().await;
+        assert!(reason.starts_with("authentication failed (check KAFKA_SASL_MECHANISM"), "{reason}");
+        assert!(reason.ends_with("SCRAM-SHA-512"), "{reason}");
+    }
+
+    #[test]
+    fn suppressed_repeats_count_as_failures() {
+        assert_eq!(suppressed("x (after 8ms in state APIVERSION_QUERY, 5 identical error(s) suppressed)"), 5);
+        assert_eq!(suppressed("x (after 8ms in state APIVERSION_QUERY)"), 0);
+        let alarm = SecurityAlarm::default();
+        alarm.note("closed (after 1ms in state APIVERSION_QUERY, 2 identical error(s) suppressed)".into());
+        assert!(alarm.raised.is_cancelled());
+    }
+
+    #[test]
+    fn only_authentication_tls_and_protocol_mismatches_are_security_failures() {
+        assert!(security_failure(Some(RDKafkaErrorCode::SSL), "certificate verify failed").is_some());
+        for code in
+            [RDKafkaErrorCode::BrokerTransportFailure, RDKafkaErrorCode::AllBrokersDown, RDKafkaErrorCode::Resolve]
+        {
+            assert!(security_failure(Some(code), "Connection refused").is_none(), "{code:?}");
+        }
+        assert!(security_failure(None, "").is_none());
+        let closed = "127.0.0.1:9093/bootstrap: Disconnected: connection closed by peer: receive 0 after POLLIN \
+                      (after 2ms in state APIVERSION_QUERY)";
+        assert!(security_failure_in_log("FAIL", closed).is_some_and(|r| r.contains("KAFKA_SECURITY_PROTOCOL")));
+        let refused = "127.0.0.1:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed: Connection refused \
+                       (after 0ms in state CONNECT)";
+        assert!(security_failure_in_log("FAIL", refused).is_none(), "a broker that is down is waited for");
     }
 }

@@ -3,6 +3,7 @@
 
 mod config;
 mod context;
+mod environment;
 mod headers;
 mod sink;
 mod source;
@@ -10,7 +11,7 @@ mod spans;
 mod topics;
 
 pub use config::KafkaConfig;
-pub use context::WorkerContext;
+pub use context::{SecurityAlarm, WorkerContext};
 pub use sink::{KafkaSink, Transactions};
 pub use source::{KafkaMeta, KafkaSource};
 pub use topics::ensure_topics;

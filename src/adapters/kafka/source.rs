@@ -103,6 +103,22 @@ fn classify(error: &KafkaError) -> SourceError {
     }
 }
 
+impl KafkaSource {
+    /// Like `classify`; a fatal authentication failure says what to check,
+    /// as the client error callback reported it. (TLS failures raise the
+    /// security alarm once they repeat.)
+    fn classify_consumed(&self, error: &KafkaError) -> SourceError {
+        let hint = super::context::security_failure(error.rdkafka_error_code(), &error.to_string());
+        match (classify(error), hint) {
+            (SourceError::Fatal(_), Some(hint)) => {
+                let failure = self.consumer.context().security.last().unwrap_or(hint);
+                SourceError::Fatal(format!("cannot connect to Kafka: {failure}"))
+            }
+            (other, _) => other,
+        }
+    }
+}
+
 impl RecordSource for KafkaSource {
     type Meta = KafkaMeta;
 
@@ -115,10 +131,13 @@ impl RecordSource for KafkaSource {
             // The rebalance callback runs inside `recv` and wakes `rebalanced`.
             tokio::select! {
                 () = context.rebalanced.notified() => {}
+                failure = context.security.raised() => {
+                    return Err(SourceError::Fatal(format!("cannot connect to Kafka: {failure}")));
+                }
                 message = self.consumer.recv() => {
                     return match message {
                         Ok(message) => Ok(SourceEvent::Record(self.received(&message))),
-                        Err(error) => Err(classify(&error)),
+                        Err(error) => Err(self.classify_consumed(&error)),
                     };
                 }
             }

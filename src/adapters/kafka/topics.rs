@@ -13,6 +13,7 @@ use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{describe, KafkaConfig};
+use super::context::SecurityAlarm;
 
 /// How long the brokers may take to answer one attempt; librdkafka's own
 /// default (`socket.timeout.ms`, 60 s) would hide an outage for a minute.
@@ -38,8 +39,14 @@ fn backoff() -> ExponentialBuilder {
 /// it tries again with backoff, one warning per attempt, until they answer or
 /// `shutdown` is cancelled; then it returns `Ok` at once (the caller checks
 /// the token). A permanent answer (not authorized, invalid replication factor,
-/// policy violation, ...) is an error naming the topic.
-pub async fn ensure_topics(config: &KafkaConfig, shutdown: &CancellationToken) -> anyhow::Result<()> {
+/// policy violation, ...) is an error naming the topic, and so is `security`
+/// raised by the worker's clients (wrong credentials, untrusted CA, wrong
+/// protocol): no answer will ever come.
+pub async fn ensure_topics(
+    config: &KafkaConfig,
+    security: &SecurityAlarm,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let create = || create_topics(config);
     let waiting = create.retry(backoff()).when(Failure::is_transient).notify(|failure, wait| {
@@ -57,6 +64,9 @@ pub async fn ensure_topics(config: &KafkaConfig, shutdown: &CancellationToken) -
             Ok(())
         }
         result = waiting => result.map_err(|failure| anyhow::anyhow!(failure.to_string())),
+        failure = security.raised() => {
+            anyhow::bail!("cannot connect to Kafka at {}: {failure}", config.bootstrap_servers)
+        }
     }
 }
 
@@ -253,7 +263,7 @@ mod tests {
             cancel.cancel();
         });
         let started = Instant::now();
-        ensure_topics(&config, &shutdown).await.unwrap();
+        ensure_topics(&config, &SecurityAlarm::default(), &shutdown).await.unwrap();
         let took = started.elapsed();
         assert!(took >= Duration::from_secs(7), "gave up after {took:?} instead of waiting");
         assert!(took < Duration::from_secs(9), "cancellation took {took:?}");
