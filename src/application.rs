@@ -86,7 +86,6 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         producer,
         kafka.output_topic.clone(),
         kafka.dlq_topic.clone(),
-        categorizer.model(),
         max_message_bytes,
         metrics.clone(),
     );
