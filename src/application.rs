@@ -1,6 +1,7 @@
 //! The worker assembled from its parts: what `main.rs` runs, and what tests
 //! and benchmarks can build the same way.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,11 +10,14 @@ use rdkafka::producer::Producer;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::http;
-use crate::adapters::kafka::{ensure_topics, KafkaSink, KafkaSource, WorkerContext};
-use crate::adapters::onnx::{load_model, ModelConfig, OnnxPredictor};
-use crate::app::{Categorizer, Pipeline, Settings};
+use crate::adapters::kafka::{ensure_topics, KafkaShadowPublisher, KafkaSink, KafkaSource, WorkerContext};
+use crate::adapters::onnx::{ModelConfig, OnnxPredictor, OnnxRuntime};
+use crate::app::{spawn_shadow, Categorizer, Pipeline, Settings, ShadowTap};
 use crate::config::WorkerConfig;
+use crate::domain::ModelInfo;
 use crate::health::Health;
+use crate::ports::ShadowPublisher;
+use crate::reload::ModelReloader;
 use crate::telemetry::Metrics;
 
 /// Used when neither REVIEW_THRESHOLD nor the model sets one.
@@ -21,9 +25,14 @@ const DEFAULT_REVIEW_THRESHOLD: f32 = 0.6;
 /// librdkafka's default `message.max.bytes`.
 const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
 
-/// Loads the model and checks its contract.
-pub fn categorizer(config: &ModelConfig) -> anyhow::Result<Categorizer<OnnxPredictor>> {
-    let (predictor, model) = load_model(&config.ort_dylib_path, &config.model_path, config.inference_threads.into())?;
+/// Loads the model at `path` and checks its contract; the settings that go
+/// with it (its review threshold unless REVIEW_THRESHOLD overrides it).
+pub fn load_scorer(
+    runtime: &OnnxRuntime,
+    config: &ModelConfig,
+    path: &Path,
+) -> anyhow::Result<(OnnxPredictor, ModelInfo, Settings)> {
+    let (predictor, model) = runtime.load_model(path, config.inference_threads.into())?;
     let review_threshold = config.review_threshold.or(model.review_threshold).unwrap_or(DEFAULT_REVIEW_THRESHOLD);
     tracing::info!(
         model = %model.name,
@@ -31,11 +40,38 @@ pub fn categorizer(config: &ModelConfig) -> anyhow::Result<Categorizer<OnnxPredi
         input = %model.input,
         categories = ?model.categories.iter().map(|c| &c.code).collect::<Vec<_>>(),
         review_threshold = format!("{review_threshold:.3}"),
-        path = %config.model_path.display(),
+        path = %path.display(),
         "model loaded"
     );
     let settings = Settings { review_threshold, max_text_chars: config.max_text_chars as usize };
-    Ok(Categorizer::new(predictor, model, settings))
+    Ok((predictor, model, settings))
+}
+
+/// Loads ONNX Runtime and the model at MODEL_PATH.
+pub fn categorizer(config: &ModelConfig) -> anyhow::Result<(OnnxRuntime, Categorizer<OnnxPredictor>)> {
+    let runtime = OnnxRuntime::load(&config.ort_dylib_path)?;
+    let (predictor, model, settings) = load_scorer(&runtime, config, &config.model_path)?;
+    Ok((runtime, Categorizer::new(predictor, model, settings)))
+}
+
+/// The shadow model's thread, when SHADOW_MODEL_PATH is set.
+fn shadow(
+    runtime: &OnnxRuntime,
+    config: &WorkerConfig,
+    metrics: &Arc<Metrics>,
+    context: impl FnOnce() -> WorkerContext,
+) -> anyhow::Result<Option<ShadowTap>> {
+    let Some(path) = &config.shadow.shadow_model_path else { return Ok(None) };
+    let (predictor, model, settings) = load_scorer(runtime, &config.model, path).context("the shadow model")?;
+    metrics.set_shadow_model(&model);
+    let publisher: Option<Box<dyn ShadowPublisher>> = match &config.shadow.shadow_topic {
+        Some(topic) => Some(Box::new(KafkaShadowPublisher::new(config.kafka.producer(context())?, topic.clone()))),
+        None => None,
+    };
+    tracing::info!(shadow = %model.name, version = %model.version, topic = ?config.shadow.shadow_topic, "shadow model scores every record too");
+    let tap = spawn_shadow(Categorizer::new(predictor, model, settings), publisher, metrics.clone())
+        .context("cannot start the shadow model's thread")?;
+    Ok(Some(tap))
 }
 
 /// Runs the worker until `shutdown` (or a fatal error), then stops within
@@ -47,9 +83,11 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
     let serve_http = http::serve(config.http_addr, health.clone(), metrics.clone(), shutdown.child_token()).await?;
     let http_server = tokio::spawn(serve_http);
 
-    let categorizer = categorizer(&config.model)?;
-    metrics.set_model(categorizer.model());
-    health.set_model_loaded();
+    // Installed before anything is loaded: SIGHUP's default action ends the process.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot install the SIGHUP handler")?;
+    let (runtime, categorizer) = categorizer(&config.model)?;
+    metrics.set_model(&categorizer.model());
 
     let kafka = &config.kafka;
     tracing::info!(
@@ -66,8 +104,13 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
     let context = || WorkerContext::new(metrics.clone(), kafka.input_topic.clone());
     let consumer = kafka.consumer(context())?;
     let producer = kafka.producer(context())?;
+    let categorizer = match shadow(&runtime, &config, &metrics, context)? {
+        Some(tap) => categorizer.with_shadow(tap),
+        None => categorizer,
+    };
+    health.set_model_loaded();
     if kafka.create_topics {
-        ensure_topics(kafka, &shutdown).await?;
+        ensure_topics(kafka, config.shadow.shadow_topic.as_slice(), &shutdown).await?;
     }
     if shutdown.is_cancelled() {
         return Ok(());
@@ -90,7 +133,11 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         metrics.clone(),
     );
     let producer = sink.producer().clone();
-    let pipeline = Pipeline::new(source, sink, Arc::new(categorizer), metrics, health, config.pipeline.clone());
+    let categorizer = Arc::new(categorizer);
+    let reloader =
+        ModelReloader { runtime, config: config.model.clone(), categorizer: categorizer.clone(), metrics: metrics.clone() };
+    tokio::spawn(reloader.run(hangup, shutdown.child_token()));
+    let pipeline = Pipeline::new(source, sink, categorizer, metrics, health, config.pipeline.clone());
     let (source, result) = pipeline.run(shutdown.clone()).await;
     shutdown.cancel();
     // Whatever is left in the producer's queue is given up: its records were

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use crate::app::{Outcome, SourceRecord};
+use crate::app::{CategorizedEvent, Outcome, SourceRecord};
 use crate::domain::{ModelInput, Prediction};
 
 /// Categorizes a batch of products in one call: batching is what makes model
@@ -110,4 +110,10 @@ pub trait OutputSink: Send {
     /// Enqueues the outcome of `record` (never `Outcome::Skipped`). A dead
     /// letter never fails with `TooLarge`: the sink truncates it.
     fn send(&mut self, received: &Received<Self::Meta>, outcome: &Outcome) -> Result<Self::Delivery, SinkError>;
+}
+
+/// Where a shadow model's results go for offline comparison. Best effort:
+/// nothing waits for them and nothing is retried by the app.
+pub trait ShadowPublisher: Send {
+    fn publish(&self, record: &SourceRecord, event: &CategorizedEvent);
 }

@@ -4,6 +4,7 @@
 mod config;
 mod context;
 mod headers;
+mod shadow;
 mod sink;
 mod source;
 mod spans;
@@ -11,6 +12,7 @@ mod topics;
 
 pub use config::KafkaConfig;
 pub use context::WorkerContext;
+pub use shadow::KafkaShadowPublisher;
 pub use sink::KafkaSink;
 pub use source::{KafkaMeta, KafkaSource};
 pub use topics::ensure_topics;

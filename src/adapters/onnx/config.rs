@@ -3,8 +3,9 @@ use std::path::PathBuf;
 /// Where the model and ONNX Runtime come from, and how results are flagged.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelConfig {
-    /// ONNX model file (see the model contract in the README).
-    #[arg(long, env = "MODEL_PATH", default_value = "model/product_category.onnx")]
+    /// ONNX model file (see the model contract in the README). The worker reloads it when the file is
+    /// replaced (atomic rename) or on SIGHUP.
+    #[arg(long, visible_alias = "model", env = "MODEL_PATH", default_value = "model/product_category.onnx")]
     pub model_path: PathBuf,
 
     /// ONNX Runtime shared library (libonnxruntime.so, from the `onnxruntime` wheel).
@@ -22,6 +23,10 @@ pub struct ModelConfig {
     /// Product text longer than this many characters is truncated.
     #[arg(long, env = "MAX_TEXT_CHARS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_text_chars: u32,
+
+    /// How often the worker checks whether the file at MODEL_PATH was replaced; 0: only on SIGHUP.
+    #[arg(long, env = "MODEL_WATCH_INTERVAL_MS", default_value_t = 1000)]
+    pub model_watch_interval_ms: u64,
 }
 
 fn parse_probability(raw: &str) -> Result<f32, String> {
