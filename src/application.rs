@@ -134,8 +134,12 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
     );
     let producer = sink.producer().clone();
     let categorizer = Arc::new(categorizer);
-    let reloader =
-        ModelReloader { runtime, config: config.model.clone(), categorizer: categorizer.clone(), metrics: metrics.clone() };
+    let reloader = ModelReloader {
+        runtime,
+        config: config.model.clone(),
+        categorizer: categorizer.clone(),
+        metrics: metrics.clone(),
+    };
     tokio::spawn(reloader.run(hangup, shutdown.child_token()));
     let pipeline = Pipeline::new(source, sink, categorizer, metrics, health, config.pipeline.clone());
     let (source, result) = pipeline.run(shutdown.clone()).await;

@@ -47,7 +47,9 @@ impl ShadowTap {
         let batch = ShadowBatch { records: records.iter().map(|r| r.as_ref().clone()).collect(), primary, at };
         match self.sender.try_send(batch) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => self.metrics.shadow_skipped.with_label_values(&["behind"]).inc_by(categorized),
+            Err(TrySendError::Full(_)) => {
+                self.metrics.shadow_skipped.with_label_values(&["behind"]).inc_by(categorized)
+            }
             Err(TrySendError::Disconnected(_)) => {
                 self.metrics.shadow_skipped.with_label_values(&["stopped"]).inc_by(categorized)
             }

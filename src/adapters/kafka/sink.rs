@@ -60,13 +60,7 @@ impl KafkaSink {
         max_message_bytes: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
-        KafkaSink {
-            producer,
-            output_topic,
-            dlq_topic,
-            max_message_bytes,
-            metrics,
-        }
+        KafkaSink { producer, output_topic, dlq_topic, max_message_bytes, metrics }
     }
 
     /// The producer, for a bounded flush at shutdown.

@@ -35,8 +35,10 @@ pub struct OnnxRuntime {
 impl OnnxRuntime {
     /// Loads the shared library at `path`.
     pub fn load(path: &Path) -> Result<Self, ModelLoadError> {
-        let runtime_error =
-            |source: Box<dyn std::error::Error + Send + Sync>| ModelLoadError::Runtime { path: path.to_owned(), source };
+        let runtime_error = |source: Box<dyn std::error::Error + Send + Sync>| ModelLoadError::Runtime {
+            path: path.to_owned(),
+            source,
+        };
         let environment = ort::init_from(path)
             .map_err(|e| runtime_error(e.into()))?
             .with_name("product-categorizer")
