@@ -104,11 +104,18 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
     let context = || WorkerContext::new(metrics.clone(), kafka.input_topic.clone());
     let consumer = kafka.consumer(context())?;
     let producer = kafka.producer(context())?;
-    let categorizer = match shadow(&runtime, &config, &metrics, context)? {
+    let categorizer = Arc::new(match shadow(&runtime, &config, &metrics, context)? {
         Some(tap) => categorizer.with_shadow(tap),
         None => categorizer,
-    };
+    });
     health.set_model_loaded();
+    let reloader = ModelReloader {
+        runtime,
+        config: config.model.clone(),
+        categorizer: categorizer.clone(),
+        metrics: metrics.clone(),
+    };
+    tokio::spawn(reloader.run(hangup, shutdown.child_token()));
     if kafka.create_topics {
         ensure_topics(kafka, config.shadow.shadow_topic.as_slice(), &shutdown).await?;
     }
@@ -133,14 +140,6 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         metrics.clone(),
     );
     let producer = sink.producer().clone();
-    let categorizer = Arc::new(categorizer);
-    let reloader = ModelReloader {
-        runtime,
-        config: config.model.clone(),
-        categorizer: categorizer.clone(),
-        metrics: metrics.clone(),
-    };
-    tokio::spawn(reloader.run(hangup, shutdown.child_token()));
     let pipeline = Pipeline::new(source, sink, categorizer, metrics, health, config.pipeline.clone());
     let (source, result) = pipeline.run(shutdown.clone()).await;
     shutdown.cancel();
