@@ -197,7 +197,7 @@ File: `{model_path.name}` ({size / 1e6:.2f} MB), trained on `{args.data.name}` b
 dropped; {data.conflicting:,} rows whose text appeared earlier with another category (kept: check them).
 
 Honest split: each row goes to train / validation / test (~{dataset.SPLIT_PERCENT['train']}/{dataset.SPLIT_PERCENT['val']}/{dataset.SPLIT_PERCENT['test']})
-by a hash of its name's near-duplicate key (case, accents, punctuation, digits and word order
+by a hash of its name's near-duplicate key (case, accents, punctuation, numbers, units and word order
 removed), so names that differ only in those stay on one side. {sample_md}
 
 {chr(10).join(rows)}

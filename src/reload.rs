@@ -114,3 +114,32 @@ impl ModelReloader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renamed_or_rewritten_file_has_another_identity_and_an_untouched_one_the_same() {
+        let dir = std::env::temp_dir().join(format!("reload-identity-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("model.onnx");
+        std::fs::write(&path, b"first").unwrap();
+        let first = identity(&path);
+        assert!(first.is_some());
+        assert_eq!(identity(&path), first, "nothing changed");
+
+        let staging = dir.join("model.onnx.staging");
+        std::fs::write(&staging, b"first").unwrap();
+        std::fs::rename(&staging, &path).unwrap();
+        let renamed = identity(&path);
+        assert_ne!(renamed, first, "same bytes, new inode: a replacement");
+
+        std::fs::write(&path, b"second, longer").unwrap();
+        assert_ne!(identity(&path), renamed, "rewritten in place: another size");
+
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(identity(&path), None, "a missing file is no model");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
