@@ -137,9 +137,12 @@ fn median(mut rates: Vec<f64>) -> f64 {
     rates[rates.len() / 2]
 }
 
+/// A label, a worker binary and the extra environment it runs with.
+type Contender = (&'static str, std::path::PathBuf, Vec<(&'static str, &'static str)>);
+
 async fn end_to_end() {
     let this = std::path::PathBuf::from(env!("CARGO_BIN_EXE_product-categorizer"));
-    let mut contenders: Vec<(&str, std::path::PathBuf, Vec<(&str, &str)>)> = vec![("this build", this.clone(), vec![])];
+    let mut contenders: Vec<Contender> = vec![("this build", this.clone(), vec![])];
     if let Some(baseline) = std::env::var_os("BENCH_BASELINE_BIN") {
         contenders.push(("baseline", baseline.into(), vec![]));
     }
