@@ -49,8 +49,12 @@ def evaluate(y: np.ndarray, proba: np.ndarray, labels: list[str]) -> dict:
     pred = proba.argmax(1)
     idx = range(len(labels))
     p, r, f, s = precision_recall_fscore_support(y, pred, labels=idx, zero_division=0)
+    # macro-F1 over the categories that occur (true or predicted): one with no example in the
+    # split would otherwise count as F1 = 0
+    present = sorted(set(y.tolist()) | set(pred.tolist()))
     return {"n": int(len(y)), "accuracy": float(accuracy_score(y, pred)),
-            "macro_f1": float(f1_score(y, pred, labels=idx, average="macro", zero_division=0)),
+            "macro_f1": float(f1_score(y, pred, labels=present, average="macro", zero_division=0)),
+            "absent": [labels[i] for i in idx if i not in set(y.tolist())],
             "per_class": [(labels[i], float(p[i]), float(r[i]), float(f[i]), int(s[i])) for i in idx],
             "confusion": confusion_matrix(y, pred, labels=idx)}
 
@@ -149,6 +153,9 @@ def run(args) -> Path:
     print(f"[test] held out, through ONNX Runtime: n={test['n']:,} accuracy {test['accuracy']:.4f} macro-F1 "
           f"{test['macro_f1']:.4f}; at threshold {threshold:.2f}: {cov['coverage_above']:.1%} skip review, "
           f"{cov['accuracy_above']:.2%} of them correct; ONNX vs scikit-learn max |diff| {parity:.1e}")
+    if test["absent"]:
+        print(f"[test] WARNING: {len(test['absent'])} categories have no test example (listed in the card): "
+              f"their names are too few or too alike to spread over the splits")
     plot_confusion(test["confusion"], labels, f"{name} {version}: held-out test (n={test['n']})", png_path)
     card_path.write_text(card(args, data, labels, names, name, version, threshold, val, test, cov, parity, fit_s,
                               model_path, png_path, partial.stat().st_size), encoding="utf-8")
@@ -176,6 +183,9 @@ def card(args, data, labels, names, name, version, threshold, val, test, cov, pa
     confusions = sorted(((int(cm[i, j]), labels[i], labels[j]) for i in range(len(labels))
                          for j in range(len(labels)) if i != j and cm[i, j]), reverse=True)[:10]
     conf_md = "\n".join(f"- {t} -> {p}: {n}" for n, t, p in confusions) or "- none"
+    absent = test["absent"]
+    absent_md = (f"- {len(absent)} categories have no test example (too few distinct names to spread over "
+                 f"the splits): {', '.join(absent[:20])}{' ...' if len(absent) > 20 else ''}\n" if absent else "")
     command = " ".join(["ml/train.py", "--data", str(args.data), "--out", str(args.out)]
                        + (["--name", args.name] if args.name else []) + (["--version", args.version] if args.version else []))
     return f"""# Model card: {name} {version}
@@ -211,9 +221,9 @@ removed), so names that differ only in those stay on one side. {sample_md}
 
 - examples: {test['n']:,}
 - accuracy: **{test['accuracy']:.4f}**
-- macro-F1: **{test['macro_f1']:.4f}**
+- macro-F1: **{test['macro_f1']:.4f}** (over the categories that occur in the test split)
 - ONNX Runtime vs scikit-learn: max |probability difference| {parity:.1e}
-
+{absent_md}
 {chr(10).join(per)}
 
 ![confusion matrix]({png_path.name})

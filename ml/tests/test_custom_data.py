@@ -149,3 +149,11 @@ def test_two_categories_export_with_the_same_probabilities(tmp_path):
     sess = train.ort_session(train.export_text_model(pipe).SerializeToString())
     texts = ["pneu aro 13", "cimento 50kg", "filtro", "nada conhecido"]
     np.testing.assert_allclose(train.ort_text_proba(sess, texts), pipe.predict_proba(texts), atol=1e-5)
+
+
+def test_a_category_without_test_examples_is_listed_not_scored_as_zero():
+    y = np.array([0, 0, 1])
+    proba = np.array([[0.9, 0.1, 0.0], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1]])
+    m = custom.evaluate(y, proba, ["A", "B", "RARE"])
+    assert m["macro_f1"] == 1.0 and m["accuracy"] == 1.0
+    assert m["absent"] == ["RARE"]
