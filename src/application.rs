@@ -112,6 +112,7 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
     let reloader = ModelReloader {
         runtime,
         config: config.model.clone(),
+        watch_interval: Duration::from_millis(config.model_watch_interval_ms),
         categorizer: categorizer.clone(),
         metrics: metrics.clone(),
     };

@@ -56,6 +56,10 @@ pub struct WorkerConfig {
     #[command(flatten)]
     pub pipeline: PipelineConfig,
 
+    /// How often the worker checks whether the file at MODEL_PATH was replaced; 0: only on SIGHUP.
+    #[arg(long, env = "MODEL_WATCH_INTERVAL_MS", default_value_t = 1000)]
+    pub model_watch_interval_ms: u64,
+
     #[command(flatten)]
     pub shadow: ShadowConfig,
 

@@ -20,6 +20,8 @@ use crate::telemetry::Metrics;
 pub struct ModelReloader {
     pub runtime: OnnxRuntime,
     pub config: ModelConfig,
+    /// Zero: only SIGHUP reloads.
+    pub watch_interval: Duration,
     pub categorizer: Arc<Categorizer<OnnxPredictor>>,
     pub metrics: Arc<Metrics>,
 }
@@ -46,8 +48,8 @@ impl ModelReloader {
     pub async fn run(self, mut hangup: Signal, shutdown: CancellationToken) {
         let path = self.config.model_path.clone();
         let mut seen = identity(&path);
-        let watching = self.config.model_watch_interval_ms > 0;
-        let mut tick = tokio::time::interval(Duration::from_millis(self.config.model_watch_interval_ms.max(1)));
+        let watching = !self.watch_interval.is_zero();
+        let mut tick = tokio::time::interval(self.watch_interval.max(Duration::from_millis(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

@@ -23,10 +23,6 @@ pub struct ModelConfig {
     /// Product text longer than this many characters is truncated.
     #[arg(long, env = "MAX_TEXT_CHARS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_text_chars: u32,
-
-    /// How often the worker checks whether the file at MODEL_PATH was replaced; 0: only on SIGHUP.
-    #[arg(long, env = "MODEL_WATCH_INTERVAL_MS", default_value_t = 1000)]
-    pub model_watch_interval_ms: u64,
 }
 
 fn parse_probability(raw: &str) -> Result<f32, String> {
