@@ -8,7 +8,7 @@ SHELL := /bin/bash
 help:
 	@echo "make run    - local Kafka + worker + sample producer, prints categorized events (Ctrl-C stops)"
 	@echo "make test   - every test: Rust, Python, integration against a real broker"
-	@echo "make train  - retrain both models into model/"
+	@echo "make train  - retrain both models into model/; make train DATA=products.csv: a model on your own data"
 	@echo "make lint   - cargo fmt --check and clippy"
 	@echo "make bench  - throughput figures: model only (Rust and Python/scikit-learn) and end to end on local Kafka"
 	@echo "make chaos  - fault injection (~30 min): 20+ worker SIGKILLs and 2 broker crashes on a single node,"
@@ -29,8 +29,10 @@ run: deps build
 test:
 	scripts/test-all
 
+# make train                 : retrain the bundled models into model/
+# make train DATA=file.csv   : a text model on your own labelled products, into model/custom/ (OUT=... to change)
 train: deps
-	.venv/bin/python ml/train.py
+	.venv/bin/python ml/train.py $(if $(DATA),--data "$(DATA)" $(if $(OUT),--out "$(OUT)"))
 
 lint:
 	cargo fmt --all -- --check

@@ -134,8 +134,8 @@ def _linear_outputs(clf) -> tuple[np.ndarray, np.ndarray, dict]:
     """The classifier as M linear outputs of the feature row plus the tail that maps them to
     probabilities: W [M, n_features], b [M], tail."""
     if isinstance(clf, LogisticRegression):
-        if clf.coef_.shape[0] < 3:
-            raise ValueError("binary LogisticRegression is not supported")
+        if clf.coef_.shape[0] == 1:  # binary: p1 = sigmoid(z) = softmax([0, z])[1]
+            return _binary(clf.coef_[0], clf.intercept_[0])
         return clf.coef_.astype(np.float64), clf.intercept_.astype(np.float64), {"kind": "softmax"}
     if isinstance(clf, ComplementNB):
         if len(clf.classes_) < 3:
@@ -143,8 +143,8 @@ def _linear_outputs(clf) -> tuple[np.ndarray, np.ndarray, dict]:
         return clf.feature_log_prob_.astype(np.float64), np.zeros(len(clf.classes_)), {"kind": "softmax"}
     if isinstance(clf, CalibratedClassifierCV) and clf.method == "sigmoid":
         n_classes = len(clf.classes_)
-        if n_classes < 3:
-            raise ValueError("binary CalibratedClassifierCV is not supported")
+        if n_classes == 2:
+            return _binary_calibrated(clf)
         ws, bs = [], []
         for cc in clf.calibrated_classifiers_:
             est = cc.estimator
@@ -160,6 +160,27 @@ def _linear_outputs(clf) -> tuple[np.ndarray, np.ndarray, dict]:
             bs.append(-a * est.intercept_ - b)
         return np.vstack(ws), np.concatenate(bs), {"kind": "sigmoid", "folds": len(ws), "classes": n_classes}
     raise ValueError(f"lookup export does not support classifier {type(clf).__name__}")
+
+
+def _binary(w: np.ndarray, b: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A binary model's one score z as two softmax outputs [0, z]: softmax gives
+    [1 - sigmoid(z), sigmoid(z)], scikit-learn's binary predict_proba."""
+    weights = np.vstack([np.zeros_like(w, dtype=np.float64), w.astype(np.float64)])
+    return weights, np.array([0.0, float(b)]), {"kind": "softmax"}
+
+
+def _binary_calibrated(clf) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Binary CalibratedClassifierCV(method="sigmoid", ensemble=False): one calibrator on the
+    positive class, p1 = expit(-(a * f + c)), p0 = 1 - p1."""
+    if len(clf.calibrated_classifiers_) != 1:
+        raise ValueError("binary CalibratedClassifierCV is supported with ensemble=False only")
+    cc = clf.calibrated_classifiers_[0]
+    est = cc.estimator
+    if not isinstance(est, (LinearSVC, LogisticRegression)) or est.coef_.shape[0] != 1 or len(cc.calibrators) != 1:
+        raise ValueError(f"unsupported binary calibrated estimator {type(est).__name__}")
+    a, c = cc.calibrators[0].a_, cc.calibrators[0].b_
+    intercept = float(np.ravel(est.intercept_)[0]) if np.ndim(est.intercept_) else float(est.intercept_)
+    return _binary(-a * est.coef_[0], -a * intercept - c)
 
 
 def _vocabulary_codes(vec) -> tuple[list[str], np.ndarray, np.ndarray, int]:

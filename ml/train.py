@@ -843,13 +843,34 @@ with validation accuracy >= {REVIEW_TARGET_ACCURACY:.0%} above t). On test: cove
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description="Train and export the product-category models.")
+    ap = argparse.ArgumentParser(description="Train and export the product-category models: the bundled ones from the "
+                                             "synthetic catalog, or with --data a text model on your own products.")
     ap.add_argument("--seed", type=int, default=SEED)
-    ap.add_argument("--out", type=Path, default=MODEL_DIR)
+    ap.add_argument("--out", type=Path, default=None,
+                    help="output directory (default model/; with --data model/custom/), or with --data an .onnx file")
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help="comma-separated text variants to compare (default: all)")
     ap.add_argument("--only", choices=["text", "features"], default=None)
+    own = ap.add_argument_group("your own data (--data)")
+    own.add_argument("--data", type=Path, help="CSV or TSV with a header: name, category (required), brand, "
+                                               "description, category_name (optional)")
+    own.add_argument("--name", help="model_name (default: product-category-<file name>)")
+    own.add_argument("--version", help="model_version (default: <date>-<first 8 hex of the file's digest>)")
+    own.add_argument("--variant", default="word12+char34_svm1", choices=list(VARIANTS), help="text pipeline to fit")
+    own.add_argument("--min-examples", type=int, default=20, help="fewest distinct rows a category may have")
+    own.add_argument("--max-train-rows", type=int, default=300_000,
+                     help="training rows kept (a uniform sample beyond it: bounded memory on large files)")
     args = ap.parse_args()
+    if args.data is not None:
+        import custom
+        import dataset
+        args.out = args.out or MODEL_DIR / "custom"
+        try:
+            custom.run(args)
+        except dataset.DataError as e:
+            sys.exit(f"error: {e}\nno model was written")
+        return
+    args.out = args.out or MODEL_DIR
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     if args.only in (None, "features"):

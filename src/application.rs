@@ -1,6 +1,7 @@
 //! The worker assembled from its parts: what `main.rs` runs, and what tests
 //! and benchmarks can build the same way.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,11 +10,16 @@ use rdkafka::producer::Producer;
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::http;
-use crate::adapters::kafka::{ensure_topics, KafkaSink, KafkaSource, SecurityAlarm, Transactions, WorkerContext};
-use crate::adapters::onnx::{load_model, ModelConfig, OnnxPredictor};
-use crate::app::{Categorizer, Pipeline, Settings};
+use crate::adapters::kafka::{
+    ensure_topics, KafkaShadowPublisher, KafkaSink, KafkaSource, SecurityAlarm, Transactions, WorkerContext,
+};
+use crate::adapters::onnx::{ModelConfig, OnnxPredictor, OnnxRuntime};
+use crate::app::{spawn_shadow, Categorizer, Pipeline, Settings, ShadowTap};
 use crate::config::WorkerConfig;
+use crate::domain::ModelInfo;
 use crate::health::Health;
+use crate::ports::ShadowPublisher;
+use crate::reload::ModelReloader;
 use crate::telemetry::Metrics;
 
 /// Used when neither REVIEW_THRESHOLD nor the model sets one.
@@ -24,9 +30,14 @@ const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
 /// retried (a few times) or given up.
 const TRANSACTION_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Loads the model and checks its contract.
-pub fn categorizer(config: &ModelConfig) -> anyhow::Result<Categorizer<OnnxPredictor>> {
-    let (predictor, model) = load_model(&config.ort_dylib_path, &config.model_path, config.inference_threads.into())?;
+/// Loads the model at `path` and checks its contract; the settings that go
+/// with it (its review threshold unless REVIEW_THRESHOLD overrides it).
+pub fn load_scorer(
+    runtime: &OnnxRuntime,
+    config: &ModelConfig,
+    path: &Path,
+) -> anyhow::Result<(OnnxPredictor, ModelInfo, Settings)> {
+    let (predictor, model) = runtime.load_model(path, config.inference_threads.into())?;
     let review_threshold = config.review_threshold.or(model.review_threshold).unwrap_or(DEFAULT_REVIEW_THRESHOLD);
     tracing::info!(
         model = %model.name,
@@ -34,11 +45,38 @@ pub fn categorizer(config: &ModelConfig) -> anyhow::Result<Categorizer<OnnxPredi
         input = %model.input,
         categories = ?model.categories.iter().map(|c| &c.code).collect::<Vec<_>>(),
         review_threshold = format!("{review_threshold:.3}"),
-        path = %config.model_path.display(),
+        path = %path.display(),
         "model loaded"
     );
     let settings = Settings { review_threshold, max_text_chars: config.max_text_chars as usize };
-    Ok(Categorizer::new(predictor, model, settings))
+    Ok((predictor, model, settings))
+}
+
+/// Loads ONNX Runtime and the model at MODEL_PATH.
+pub fn categorizer(config: &ModelConfig) -> anyhow::Result<(OnnxRuntime, Categorizer<OnnxPredictor>)> {
+    let runtime = OnnxRuntime::load(&config.ort_dylib_path)?;
+    let (predictor, model, settings) = load_scorer(&runtime, config, &config.model_path)?;
+    Ok((runtime, Categorizer::new(predictor, model, settings)))
+}
+
+/// The shadow model's thread, when SHADOW_MODEL_PATH is set.
+fn shadow(
+    runtime: &OnnxRuntime,
+    config: &WorkerConfig,
+    metrics: &Arc<Metrics>,
+    context: impl FnOnce() -> WorkerContext,
+) -> anyhow::Result<Option<ShadowTap>> {
+    let Some(path) = &config.shadow.shadow_model_path else { return Ok(None) };
+    let (predictor, model, settings) = load_scorer(runtime, &config.model, path).context("the shadow model")?;
+    metrics.set_shadow_model(&model);
+    let publisher: Option<Box<dyn ShadowPublisher>> = match &config.shadow.shadow_topic {
+        Some(topic) => Some(Box::new(KafkaShadowPublisher::new(config.kafka.plain_producer(context())?, topic.clone()))),
+        None => None,
+    };
+    tracing::info!(shadow = %model.name, version = %model.version, topic = ?config.shadow.shadow_topic, "shadow model scores every record too");
+    let tap = spawn_shadow(Categorizer::new(predictor, model, settings), publisher, metrics.clone())
+        .context("cannot start the shadow model's thread")?;
+    Ok(Some(tap))
 }
 
 /// Runs the worker until `shutdown` (or a fatal error), then stops within
@@ -50,9 +88,11 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
     let serve_http = http::serve(config.http_addr, health.clone(), metrics.clone(), shutdown.child_token()).await?;
     let http_server = tokio::spawn(serve_http);
 
-    let categorizer = categorizer(&config.model)?;
-    metrics.set_model(categorizer.model());
-    health.set_model_loaded();
+    // Installed before anything is loaded: SIGHUP's default action ends the process.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot install the SIGHUP handler")?;
+    let (runtime, categorizer) = categorizer(&config.model)?;
+    metrics.set_model(&categorizer.model());
 
     let kafka = &config.kafka;
     tracing::info!(
@@ -72,8 +112,21 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
     let context = || WorkerContext::new(metrics.clone(), kafka.input_topic.clone(), security.clone());
     let consumer = kafka.consumer(context())?;
     let producer = kafka.producer(context())?;
+    let categorizer = Arc::new(match shadow(&runtime, &config, &metrics, context)? {
+        Some(tap) => categorizer.with_shadow(tap),
+        None => categorizer,
+    });
+    health.set_model_loaded();
+    let reloader = ModelReloader {
+        runtime,
+        config: config.model.clone(),
+        watch_interval: Duration::from_millis(config.model_watch_interval_ms),
+        categorizer: categorizer.clone(),
+        metrics: metrics.clone(),
+    };
+    tokio::spawn(reloader.run(hangup, shutdown.child_token()));
     if kafka.create_topics {
-        ensure_topics(kafka, &security, &shutdown).await?;
+        ensure_topics(kafka, config.shadow.shadow_topic.as_slice(), &security, &shutdown).await?;
     }
     if shutdown.is_cancelled() {
         return Ok(());
@@ -92,7 +145,6 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         producer,
         kafka.output_topic.clone(),
         kafka.dlq_topic.clone(),
-        categorizer.model(),
         max_message_bytes,
         metrics.clone(),
     );
@@ -103,7 +155,7 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         sink.init_transactions(&shutdown).await?;
     }
     let producer = sink.producer().clone();
-    let pipeline = Pipeline::new(source, sink, Arc::new(categorizer), metrics, health, config.pipeline.clone());
+    let pipeline = Pipeline::new(source, sink, categorizer, metrics, health, config.pipeline.clone());
     let (source, result) = pipeline.run(shutdown.clone()).await;
     shutdown.cancel();
     // Whatever is left in the producer's queue is given up: its records were

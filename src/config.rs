@@ -1,6 +1,7 @@
 //! Command line and environment: every setting is a flag and a variable.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -55,6 +56,13 @@ pub struct WorkerConfig {
     #[command(flatten)]
     pub pipeline: PipelineConfig,
 
+    /// How often the worker checks whether the file at MODEL_PATH was replaced; 0: only on SIGHUP.
+    #[arg(long, env = "MODEL_WATCH_INTERVAL_MS", default_value_t = 1000)]
+    pub model_watch_interval_ms: u64,
+
+    #[command(flatten)]
+    pub shadow: ShadowConfig,
+
     /// Address of the HTTP server (/metrics, /healthz, /readyz).
     #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
@@ -62,4 +70,17 @@ pub struct WorkerConfig {
     /// Log format on stderr; RUST_LOG sets the level (default info).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// A second model scored beside the primary one, for comparison only.
+#[derive(Debug, Clone, Args)]
+pub struct ShadowConfig {
+    /// A second ONNX model that scores every record too, without changing what is published;
+    /// /metrics compares it with MODEL_PATH (categorizer_shadow_*).
+    #[arg(long, env = "SHADOW_MODEL_PATH")]
+    pub shadow_model_path: Option<PathBuf>,
+
+    /// Topic that receives the shadow model's results (product-categorized format), for offline analysis.
+    #[arg(long, env = "SHADOW_TOPIC", requires = "shadow_model_path")]
+    pub shadow_topic: Option<String>,
 }

@@ -10,4 +10,5 @@ pub mod config;
 pub mod domain;
 pub mod health;
 pub mod ports;
+pub mod reload;
 pub mod telemetry;

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Predict(args)) => {
             let _telemetry = logging::init(cli.worker.log_format, "warn");
-            application::categorizer(&args.model).and_then(|c| predict::run(&c, args.names, args.json))
+            application::categorizer(&args.model).and_then(|(_, c)| predict::run(&c, args.names, args.json))
         }
         None => {
             // ONNX Runtime narrates every graph optimisation at info.

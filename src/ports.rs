@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use crate::app::{Outcome, SourceRecord};
+use crate::app::{CategorizedEvent, Outcome, SourceRecord};
 use crate::domain::{ModelInput, Prediction};
 
 /// Categorizes a batch of products in one call: batching is what makes model
@@ -133,4 +133,10 @@ pub trait OutputSink: Send {
     /// Aborts the open transaction: none of its outputs will ever be read
     /// (by `read_committed` consumers), and deliveries still pending fail.
     fn abort(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send;
+}
+
+/// Where a shadow model's results go for offline comparison. Best effort:
+/// nothing waits for them and nothing is retried by the app.
+pub trait ShadowPublisher: Send {
+    fn publish(&self, record: &SourceRecord, event: &CategorizedEvent);
 }

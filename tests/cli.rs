@@ -68,3 +68,21 @@ fn bad_settings_stop_start_up_with_a_message_naming_them() {
     assert!(!output.status.success());
     assert!(stderr.contains("ORT_DYLIB_PATH"), "{stderr}");
 }
+
+#[test]
+fn predict_model_tries_another_model_file() {
+    // The feature model reads `features`, not names: the same product is a
+    // dead letter through it, which only happens if --model was used.
+    let output =
+        binary().args(["predict", "--model", FEATURES_MODEL, "--json", "Cimento CP II 50kg"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.starts_with("DEAD_LETTER") && stdout.contains("features"), "{stdout}");
+    let events = r#"{"name": "x", "features": [3,3,3,3,3,3,3,3,3,3,3,3,3,3,3,3]}"#;
+    let output = binary().args(["predict", "--model", FEATURES_MODEL, "--json", events]).output().unwrap();
+    let event: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(event["model"]["name"], serde_json::json!("product-category-features"));
+    let output = binary().args(["predict", "--model", "no/such.onnx", "x"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no/such.onnx"));
+}

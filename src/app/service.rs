@@ -1,9 +1,12 @@
+use std::sync::{Arc, RwLock};
+
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::decode::decode;
 use super::event::{round_probability, CategorizedEvent, CategoryRef, ModelRef, Probabilities, SourceRef};
 use super::record::SourceRecord;
+use super::shadow::ShadowTap;
 use crate::domain::{InputKind, ModelInfo, ModelInput, Prediction, Product, RejectReason, Rejection};
 use crate::ports::{PredictError, Predictor};
 
@@ -37,7 +40,16 @@ const SINGLE_RECORD_ATTEMPTS: usize = 2;
 #[error("the model is failing on every input, a known-good probe included: {0}")]
 pub struct ModelUnavailable(pub String);
 
+/// Decides outcomes with the model it holds now. The model can be swapped
+/// while the worker runs: each batch is scored by exactly one model, the one
+/// current when the batch starts, and every result names it.
 pub struct Categorizer<P> {
+    current: RwLock<Arc<Scorer<P>>>,
+    shadow: Option<ShadowTap>,
+}
+
+/// One model with the settings that go with it.
+struct Scorer<P> {
     predictor: P,
     model: ModelInfo,
     settings: Settings,
@@ -45,16 +57,50 @@ pub struct Categorizer<P> {
 
 impl<P: Predictor> Categorizer<P> {
     pub fn new(predictor: P, model: ModelInfo, settings: Settings) -> Self {
-        Categorizer { predictor, model, settings }
+        Categorizer { current: RwLock::new(Arc::new(Scorer { predictor, model, settings })), shadow: None }
     }
 
-    pub fn model(&self) -> &ModelInfo {
-        &self.model
+    /// Every batch is also handed to `shadow`, which never delays or changes
+    /// the outcomes.
+    pub fn with_shadow(mut self, shadow: ShadowTap) -> Self {
+        self.shadow = Some(shadow);
+        self
+    }
+
+    /// The model in use now.
+    pub fn model(&self) -> ModelInfo {
+        self.scorer().model.clone()
+    }
+
+    /// Makes `predictor` the model of every batch that starts from now on; a
+    /// batch under way finishes with the model it started with.
+    pub fn swap(&self, predictor: P, model: ModelInfo, settings: Settings) {
+        let scorer = Arc::new(Scorer { predictor, model, settings });
+        // A panic while holding the lock cannot leave the Arc half-written.
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = scorer;
+    }
+
+    fn scorer(&self) -> Arc<Scorer<P>> {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Decides the outcome of each record, in order, predicting all valid
     /// records of the batch in one model call.
     pub fn categorize<R: AsRef<SourceRecord>>(
+        &self,
+        records: &[R],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Outcome>, ModelUnavailable> {
+        let outcomes = self.scorer().categorize(records, now)?;
+        if let Some(shadow) = &self.shadow {
+            shadow.offer(records, &outcomes, now);
+        }
+        Ok(outcomes)
+    }
+}
+
+impl<P: Predictor> Scorer<P> {
+    fn categorize<R: AsRef<SourceRecord>>(
         &self,
         records: &[R],
         now: OffsetDateTime,
@@ -285,7 +331,11 @@ mod tests {
             ],
             review_threshold: None,
         };
-        Categorizer::new(FakePredictor::default(), model, Settings { review_threshold: 0.8, max_text_chars: 100 })
+        Categorizer::new(FakePredictor::default(), model, settings())
+    }
+
+    fn settings() -> Settings {
+        Settings { review_threshold: 0.8, max_text_chars: 100 }
     }
 
     fn record(offset: i64, value: Option<&str>) -> SourceRecord {
@@ -327,7 +377,7 @@ mod tests {
         assert_eq!(fourth.product_id, "KEY");
         assert_eq!(fourth.category.code, "INFORMATICA");
         assert!(fourth.needs_review, "0.7 is below the 0.8 threshold");
-        assert_eq!(c.predictor.calls.load(Ordering::SeqCst), 1, "one model call for the batch");
+        assert_eq!(c.scorer().predictor.calls.load(Ordering::SeqCst), 1, "one model call for the batch");
     }
 
     #[test]
@@ -345,7 +395,7 @@ mod tests {
         );
         assert!(matches!(&outcomes[2], Outcome::DeadLetter(r) if r.reason == RejectReason::ModelError));
         // 1 batch call + 1 for each of 3 records, + 1 retry of the poison one
-        assert_eq!(c.predictor.calls.load(Ordering::SeqCst), 5);
+        assert_eq!(c.scorer().predictor.calls.load(Ordering::SeqCst), 5);
     }
 
     #[test]
@@ -362,11 +412,11 @@ mod tests {
     #[test]
     fn a_model_failing_on_everything_is_unavailable_not_a_dead_letter() {
         let c = categorizer();
-        c.predictor.broken.store(true, Ordering::SeqCst);
+        c.scorer().predictor.broken.store(true, Ordering::SeqCst);
         let records = [record(0, Some(r#"{"name":"pastilha"}"#)), record(1, None), record(2, Some("not json"))];
         let error = c.categorize(&records, now()).expect_err("no outcome may be decided");
         assert!(error.to_string().contains("session is gone"), "{error}");
-        c.predictor.broken.store(false, Ordering::SeqCst);
+        c.scorer().predictor.broken.store(false, Ordering::SeqCst);
         assert!(c.categorize(&records, now()).is_ok(), "recovers when the model does");
     }
 
@@ -381,8 +431,10 @@ mod tests {
         let first = id(c.categorize(&r, now()));
         assert_eq!(first, id(c.categorize(&r, now() + time::Duration::hours(1))));
         assert_ne!(first, id(c.categorize(&[record(8, Some(r#"{"name":"x"}"#))], now())));
-        let mut other_version = categorizer();
-        other_version.model.version = "2".into();
+        let other_version = categorizer();
+        let mut model = other_version.model();
+        model.version = "2".into();
+        other_version.swap(FakePredictor::default(), model, settings());
         assert_ne!(first, id(other_version.categorize(&r, now())));
     }
 
@@ -397,5 +449,65 @@ mod tests {
         for field in ["event_id", "product_id", "category", "confidence", "needs_review", "categorized_at"] {
             assert!(json.get(field).is_some(), "{field}");
         }
+    }
+
+    fn model_named(version: &str, codes: &[&str]) -> ModelInfo {
+        ModelInfo {
+            name: "m".into(),
+            version: version.into(),
+            input: InputKind::Text,
+            categories: codes.iter().map(|c| Category { code: (*c).into(), name: (*c).into() }).collect(),
+            review_threshold: None,
+        }
+    }
+
+    /// Waits inside `predict` until told to go on, so a swap can happen
+    /// while a batch is being scored.
+    struct GatedPredictor {
+        entered: std::sync::mpsc::SyncSender<()>,
+        go: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl Predictor for GatedPredictor {
+        fn predict(&self, inputs: &[&ModelInput]) -> Result<Vec<Prediction>, PredictError> {
+            let _ = self.entered.send(());
+            let _ = self.go.lock().unwrap().recv();
+            Ok(inputs.iter().map(|_| Prediction { probabilities: vec![0.9, 0.1] }).collect())
+        }
+    }
+
+    #[test]
+    fn a_swap_applies_from_the_next_batch_and_never_splits_one() {
+        let (entered_tx, entered) = std::sync::mpsc::sync_channel(8);
+        let (go, go_rx) = std::sync::mpsc::sync_channel(8);
+        let first = GatedPredictor { entered: entered_tx.clone(), go: std::sync::Mutex::new(go_rx) };
+        let c = Arc::new(Categorizer::new(first, model_named("1", &["A", "B"]), settings()));
+        let records: Vec<SourceRecord> = (0..3).map(|i| record(i, Some(r#"{"name":"x"}"#))).collect();
+
+        let worker = {
+            let c = c.clone();
+            let records = records.clone();
+            std::thread::spawn(move || c.categorize(&records, now()).unwrap())
+        };
+        entered.recv().unwrap();
+        // The new model's gate is already open: its sender is gone.
+        let second = GatedPredictor { entered: entered_tx, go: std::sync::Mutex::new(std::sync::mpsc::channel().1) };
+        c.swap(second, model_named("2", &["C", "D"]), settings());
+        go.send(()).unwrap();
+        let during = worker.join().unwrap();
+        let after = c.categorize(&records, now()).unwrap();
+
+        let versions = |outcomes: &[Outcome]| -> Vec<(String, String)> {
+            outcomes
+                .iter()
+                .map(|o| match o {
+                    Outcome::Categorized(e) => (e.model.version.clone(), e.category.code.clone()),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(versions(&during), vec![("1".into(), "A".into()); 3], "the batch under way keeps its model");
+        assert_eq!(versions(&after), vec![("2".into(), "C".into()); 3], "the next batch uses the new one");
+        assert_eq!(c.model().version, "2");
     }
 }

@@ -2,7 +2,7 @@
 
 use prometheus::core::Collector;
 use prometheus::{
-    exponential_buckets, linear_buckets, Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec,
+    exponential_buckets, linear_buckets, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
@@ -29,6 +29,14 @@ pub struct Metrics {
     pub publish_retries: IntCounter,
     pub transactions: IntCounterVec,
     pub transaction_duration: Histogram,
+    pub model_reloads: IntCounterVec,
+    pub model_reload_refused: IntGauge,
+    pub shadow_model_info: IntGaugeVec,
+    pub shadow_compared: IntCounter,
+    pub shadow_agreed: IntCounter,
+    pub shadow_agreement: Gauge,
+    pub shadow_disagreements: IntCounterVec,
+    pub shadow_skipped: IntCounterVec,
 }
 
 impl Metrics {
@@ -142,6 +150,66 @@ impl Metrics {
                     "transaction_duration_seconds",
                     "Exactly-once: from a transaction's first record to its commit acknowledged.",
                     exponential_buckets(0.001, 2.0, 16)?,
+            )?,
+            )?,
+            model_reloads: register(
+                &registry,
+                IntCounterVec::new(
+                    opts("model_reloads_total", "Attempts to load a new model while running, by result (loaded, refused)."),
+                    &["result"],
+                )?,
+            )?,
+            model_reload_refused: register(
+                &registry,
+                IntGauge::with_opts(opts(
+                    "model_reload_refused",
+                    "1 while the last model offered for reload was refused (the previous model keeps serving).",
+                ))?,
+            )?,
+            shadow_model_info: register(
+                &registry,
+                IntGaugeVec::new(
+                    opts("shadow_model_info", "The shadow model, when SHADOW_MODEL_PATH is set (value is always 1)."),
+                    &["name", "version", "input_kind"],
+                )?,
+            )?,
+            shadow_compared: register(
+                &registry,
+                IntCounter::with_opts(opts(
+                    "shadow_compared_total",
+                    "Records categorized by both the primary and the shadow model.",
+                ))?,
+            )?,
+            shadow_agreed: register(
+                &registry,
+                IntCounter::with_opts(opts(
+                    "shadow_agreed_total",
+                    "Records for which the shadow model chose the primary model's category.",
+                ))?,
+            )?,
+            shadow_agreement: register(
+                &registry,
+                Gauge::with_opts(opts(
+                    "shadow_agreement_ratio",
+                    "Share of compared records on which the shadow agreed, since start.",
+                ))?,
+            )?,
+            shadow_disagreements: register(
+                &registry,
+                IntCounterVec::new(
+                    opts("shadow_disagreements_total", "Records on which the models disagreed, by category pair."),
+                    &["primary", "shadow"],
+                )?,
+            )?,
+            shadow_skipped: register(
+                &registry,
+                IntCounterVec::new(
+                    opts(
+                        "shadow_skipped_total",
+                        "Records the primary model categorized but the shadow did not compare, by reason \
+                         (behind, model_error, rejected, stopped).",
+                    ),
+                    &["reason"],
                 )?,
             )?,
             registry,
@@ -155,16 +223,25 @@ impl Metrics {
         for result in ["committed", "aborted"] {
             metrics.transactions.with_label_values(&[result]);
         }
+        for result in ["loaded", "refused"] {
+            metrics.model_reloads.with_label_values(&[result]);
+        }
         Ok(metrics)
     }
 
     /// Shows the model and pre-creates its category series at zero, so rates
-    /// exist before the first record.
+    /// exist before the first record. Replaces the model shown before.
     pub fn set_model(&self, model: &ModelInfo) {
+        self.model_info.reset();
         self.model_info.with_label_values(&[&model.name, &model.version, model.input.as_str()]).set(1);
         for category in &model.categories {
             self.categorized.with_label_values(&[&category.code]);
         }
+    }
+
+    pub fn set_shadow_model(&self, model: &ModelInfo) {
+        self.shadow_model_info.with_label_values(&[&model.name, &model.version, model.input.as_str()]).set(1);
+        self.shadow_agreement.set(0.0);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -47,6 +47,7 @@ FIRE_AFTER_KILL = ["CategorizerWorkerDown"]
 UNIT_TESTED_ONLY = {
     "CategorizerWorkersAbsent": "needs the job to have no target at all",
     "CategorizerKafkaErrors": "needs over 30 client errors in 5 minutes; librdkafka suppresses repeats of one connection error",
+    "CategorizerModelReloadRefused": "needs a model file replaced by a broken one; tests/model_lifecycle.rs checks the gauge on a real worker",
 }
 
 processes = []

@@ -494,6 +494,13 @@ impl KafkaConfig {
         properties.into_client_config()
     }
 
+    /// A producer outside any transaction (the shadow results: best effort,
+    /// never part of the exactly-once outputs).
+    pub fn plain_producer<C: ClientContext + 'static>(&self, context: C) -> anyhow::Result<FutureProducer<C>> {
+        let plain = KafkaConfig { delivery_guarantee: DeliveryGuarantee::AtLeastOnce, transactional_id: None, ..self.clone() };
+        plain.producer(context)
+    }
+
     pub fn exactly_once(&self) -> bool {
         self.delivery_guarantee == DeliveryGuarantee::ExactlyOnce
     }

@@ -5,6 +5,7 @@ mod config;
 mod context;
 mod environment;
 mod headers;
+mod shadow;
 mod sink;
 mod source;
 mod spans;
@@ -12,6 +13,7 @@ mod topics;
 
 pub use config::KafkaConfig;
 pub use context::{SecurityAlarm, WorkerContext};
+pub use shadow::KafkaShadowPublisher;
 pub use sink::{KafkaSink, Transactions};
 pub use source::{KafkaMeta, KafkaSource};
 pub use topics::ensure_topics;

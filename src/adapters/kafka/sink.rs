@@ -34,7 +34,6 @@ use super::headers::{dead_letter_headers, result_headers, DeadLetterInfo};
 use super::source::KafkaMeta;
 use super::spans;
 use crate::app::{format_timestamp, Outcome};
-use crate::domain::ModelInfo;
 use crate::ports::{OutputSink, Received, SinkError};
 use crate::telemetry::tracing::inject;
 use crate::telemetry::Metrics;
@@ -59,8 +58,6 @@ pub struct KafkaSink {
     producer: FutureProducer<WorkerContext>,
     output_topic: String,
     dlq_topic: String,
-    model_name: String,
-    model_version: String,
     /// The producer's `message.max.bytes`.
     max_message_bytes: usize,
     metrics: Arc<Metrics>,
@@ -127,7 +124,6 @@ impl KafkaSink {
         producer: FutureProducer<WorkerContext>,
         output_topic: String,
         dlq_topic: String,
-        model: &ModelInfo,
         max_message_bytes: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -135,8 +131,6 @@ impl KafkaSink {
             producer,
             output_topic,
             dlq_topic,
-            model_name: model.name.clone(),
-            model_version: model.version.clone(),
             max_message_bytes,
             metrics,
             transactions: None,
@@ -348,7 +342,8 @@ impl OutputSink for KafkaSink {
                     key: Some(record.key.clone().unwrap_or_else(|| event.product_id.clone().into_bytes())),
                     payload: serde_json::to_vec(event)
                         .map_err(|e| SinkError::Fatal(format!("cannot serialize a result event: {e}")))?,
-                    headers: result_headers(&self.model_name, &self.model_version, &trace),
+                    // The model that produced this result: it can change between batches.
+                    headers: result_headers(&event.model.name, &event.model.version, &trace),
                 };
                 let delivery = enqueue(&self.producer, &message, transactional)?;
                 let topic = message.topic;

@@ -32,7 +32,8 @@ fn backoff() -> ExponentialBuilder {
         .without_max_times()
 }
 
-/// Creates input, output and dead-letter topics that do not exist yet; an
+/// Creates input, output and dead-letter topics (and `extra` ones, e.g. the
+/// shadow topic) that do not exist yet; an
 /// existing topic is left exactly as it is.
 ///
 /// While the brokers are unreachable (or not ready: no controller, timeouts)
@@ -41,14 +42,16 @@ fn backoff() -> ExponentialBuilder {
 /// the token). A permanent answer (not authorized, invalid replication factor,
 /// policy violation, ...) is an error naming the topic, and so is `security`
 /// raised by the worker's clients (wrong credentials, untrusted CA, wrong
-/// protocol): no answer will ever come.
+/// protocol): no answer will ever come. `extra` topics are created beside
+/// the worker's own.
 pub async fn ensure_topics(
     config: &KafkaConfig,
+    extra: &[String],
     security: &SecurityAlarm,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let create = || create_topics(config);
+    let create = || create_topics(config, extra);
     let waiting = create.retry(backoff()).when(Failure::is_transient).notify(|failure, wait| {
         tracing::warn!(
             brokers = %config.bootstrap_servers,
@@ -117,7 +120,7 @@ fn is_transient(code: RDKafkaErrorCode) -> bool {
     )
 }
 
-async fn create_topics(config: &KafkaConfig) -> Result<(), Failure> {
+async fn create_topics(config: &KafkaConfig, extra: &[String]) -> Result<(), Failure> {
     // A fresh client per attempt connects at once, rather than after
     // librdkafka's reconnect backoff (up to 10 s) once the brokers are back.
     let admin: AdminClient<AdminContext> = config
@@ -126,7 +129,8 @@ async fn create_topics(config: &KafkaConfig) -> Result<(), Failure> {
         .map_err(|error| Failure::Refused(format!("cannot create the Kafka admin client: {}", describe(&error))))?;
     let names = [&config.input_topic, &config.output_topic, &config.dlq_topic];
     let topics: Vec<NewTopic<'_>> = names
-        .iter()
+        .into_iter()
+        .chain(extra)
         .map(|name| {
             NewTopic::new(name, config.topic_partitions, TopicReplication::Fixed(config.topic_replication_factor))
         })
@@ -263,7 +267,7 @@ mod tests {
             cancel.cancel();
         });
         let started = Instant::now();
-        ensure_topics(&config, &SecurityAlarm::default(), &shutdown).await.unwrap();
+        ensure_topics(&config, &[], &SecurityAlarm::default(), &shutdown).await.unwrap();
         let took = started.elapsed();
         assert!(took >= Duration::from_secs(7), "gave up after {took:?} instead of waiting");
         assert!(took < Duration::from_secs(9), "cancellation took {took:?}");

@@ -5,4 +5,4 @@ mod contract;
 mod predictor;
 
 pub use config::ModelConfig;
-pub use predictor::{load_model, ModelLoadError, OnnxPredictor};
+pub use predictor::{load_model, ModelLoadError, OnnxPredictor, OnnxRuntime};

@@ -25,28 +25,50 @@ pub struct OnnxPredictor {
     input: InputKind,
 }
 
-/// Loads ONNX Runtime from `runtime` and the model at `model`, and checks the
-/// model contract.
-pub fn load_model(runtime: &Path, model: &Path, threads: usize) -> Result<(OnnxPredictor, ModelInfo), ModelLoadError> {
-    let runtime_error =
-        |source: Box<dyn std::error::Error + Send + Sync>| ModelLoadError::Runtime { path: runtime.to_owned(), source };
-    let environment = ort::init_from(runtime)
-        .map_err(|e| runtime_error(e.into()))?
-        .with_name("product-categorizer")
-        .build()
-        .map_err(|e| runtime_error(e.into()))?;
-    let model_error = |reason: String| ModelLoadError::Model { path: model.to_owned(), reason };
-    if !model.is_file() {
-        return Err(model_error("no such file".into()));
+/// ONNX Runtime, loaded once per process (it allows one environment): every
+/// model, at start-up, on reload or as a shadow, is loaded through it.
+#[derive(Clone)]
+pub struct OnnxRuntime {
+    environment: ort::environment::Environment,
+}
+
+impl OnnxRuntime {
+    /// Loads the shared library at `path`.
+    pub fn load(path: &Path) -> Result<Self, ModelLoadError> {
+        let runtime_error = |source: Box<dyn std::error::Error + Send + Sync>| ModelLoadError::Runtime {
+            path: path.to_owned(),
+            source,
+        };
+        let environment = ort::init_from(path)
+            .map_err(|e| runtime_error(e.into()))?
+            .with_name("product-categorizer")
+            .build()
+            .map_err(|e| runtime_error(e.into()))?;
+        Ok(OnnxRuntime { environment })
     }
-    let session = Session::builder(&environment)
-        .map_err(|e| model_error(e.to_string()))?
-        .with_intra_threads(threads)
-        .map_err(|e| model_error(e.to_string()))?
-        .commit_from_file(model)
-        .map_err(|e| model_error(e.to_string()))?;
-    let info = read_contract(&session).map_err(|reason| ModelLoadError::Contract { path: model.to_owned(), reason })?;
-    Ok((OnnxPredictor { session: Mutex::new(session), input: info.input }, info))
+
+    /// Loads the model at `model` and checks the model contract.
+    pub fn load_model(&self, model: &Path, threads: usize) -> Result<(OnnxPredictor, ModelInfo), ModelLoadError> {
+        let model_error = |reason: String| ModelLoadError::Model { path: model.to_owned(), reason };
+        if !model.is_file() {
+            return Err(model_error("no such file".into()));
+        }
+        let session = Session::builder(&self.environment)
+            .map_err(|e| model_error(e.to_string()))?
+            .with_intra_threads(threads)
+            .map_err(|e| model_error(e.to_string()))?
+            .commit_from_file(model)
+            .map_err(|e| model_error(e.to_string()))?;
+        let info =
+            read_contract(&session).map_err(|reason| ModelLoadError::Contract { path: model.to_owned(), reason })?;
+        Ok((OnnxPredictor { session: Mutex::new(session), input: info.input }, info))
+    }
+}
+
+/// Loads ONNX Runtime from `runtime` and the model at `model`, and checks the
+/// model contract: for a process that loads one model.
+pub fn load_model(runtime: &Path, model: &Path, threads: usize) -> Result<(OnnxPredictor, ModelInfo), ModelLoadError> {
+    OnnxRuntime::load(runtime)?.load_model(model, threads)
 }
 
 impl OnnxPredictor {

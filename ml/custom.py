@@ -1,0 +1,250 @@
+"""`train.py --data FILE`: a text model on your own labelled products, under the worker's ONNX contract.
+
+    .venv/bin/python ml/train.py --data products.csv --out model/custom [--name N] [--version V]
+
+Reads and splits the file (ml/dataset.py), fits one TF-IDF + calibrated linear SVM pipeline
+(the variant the shipped model uses, or --variant), chooses the review threshold on validation,
+exports `<out>/product_category.onnx` with the categories of the data, evaluates the exported
+file through ONNX Runtime on the held-out test split and writes the model card
+(`product_category.md`) and the confusion matrix (`product_category_confusion.png`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import resource
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+import dataset
+import train
+from contract import OUTPUT, TEXT_INPUT
+
+DEFAULT_VARIANT = "word12+char34_svm1"
+MODEL_FILE = "product_category.onnx"
+
+
+def default_name(path: Path) -> str:
+    stem = "".join(c if c.isalnum() else "-" for c in path.stem.lower()).strip("-") or "data"
+    return f"product-category-{stem}"
+
+
+def default_version(data: dataset.Dataset) -> str:
+    return f"{dt.date.today():%Y.%m.%d}-{data.digest[:8]}"
+
+
+def output_paths(out: Path) -> tuple[Path, Path, Path]:
+    """`out` is the .onnx file, or a directory that receives product_category.onnx."""
+    model = out if out.suffix == ".onnx" else out / MODEL_FILE
+    return model, model.with_suffix(".md"), model.with_name(model.stem + "_confusion.png")
+
+
+def evaluate(y: np.ndarray, proba: np.ndarray, labels: list[str]) -> dict:
+    pred = proba.argmax(1)
+    idx = range(len(labels))
+    p, r, f, s = precision_recall_fscore_support(y, pred, labels=idx, zero_division=0)
+    # macro-F1 over the categories that occur (true or predicted): one with no example in the
+    # split would otherwise count as F1 = 0
+    present = sorted(set(y.tolist()) | set(pred.tolist()))
+    return {"n": int(len(y)), "accuracy": float(accuracy_score(y, pred)),
+            "macro_f1": float(f1_score(y, pred, labels=present, average="macro", zero_division=0)),
+            "absent": [labels[i] for i in idx if i not in set(y.tolist())],
+            "per_class": [(labels[i], float(p[i]), float(r[i]), float(f[i]), int(s[i])) for i in idx],
+            "confusion": confusion_matrix(y, pred, labels=idx)}
+
+
+def plot_confusion(cm: np.ndarray, labels: list[str], title: str, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(labels)
+    size = min(4.0 + 0.35 * n, 40.0)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size), dpi=100)
+    # rows normalised: each true category's recall pattern, readable whatever the class sizes
+    shares = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    font = 8 if n <= 30 else 5
+    ax.set_xticks(range(n), labels=labels, rotation=45 if n > 6 else 20, ha="right", fontsize=font)
+    ax.set_yticks(range(n), labels=labels, fontsize=font)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                if cm[i, j]:
+                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                            color="white" if shares[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def fit(variant: str, texts: list[str], y: np.ndarray):
+    pipe = train.build_variant(variant)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(texts, y)
+    return pipe
+
+
+def run(args) -> Path:
+    t0 = time.time()
+    caps = {"train": args.max_train_rows, "val": max(args.max_train_rows // 6, 1000),
+            "test": max(args.max_train_rows // 6, 1000)}
+    print(f"[data] reading {args.data}", flush=True)
+    data = dataset.read(args.data, seed=args.seed, caps=caps, min_examples=args.min_examples, progress=sys.stdout)
+    labels = data.labels
+    names = {c: data.names.get(c, c) for c in labels}
+    index = {c: i for i, c in enumerate(labels)}
+    splits = data.splits
+    print(f"[data] {data.rows:,} rows, {data.duplicates:,} exact duplicates dropped, {data.conflicting:,} rows whose "
+          f"text appeared before with another category, {len(labels)} categories ({data.seconds:.1f}s)")
+    print("[data] split (near-duplicate names on one side): " + ", ".join(
+        f"{s} {v.seen:,}" + (f" (sampled {len(v.texts):,})" if len(v.texts) < v.seen else "") for s, v in splits.items()))
+    for s in ("val", "test"):
+        if not splits[s].texts:
+            raise dataset.DataError(f"{args.data}: no rows fell in the {s} split; the file is too small or its names "
+                                    f"too alike to evaluate a model honestly")
+    y = {s: np.array([index[c] for c in v.labels], dtype=np.int64) for s, v in splits.items()}
+
+    t = time.time()
+    print(f"[train] fitting {args.variant} on {len(splits['train'].texts):,} rows (about 1-2 min per 100k rows on "
+          f"2 cores; no progress is shown while scikit-learn fits)", flush=True)
+    pipe = fit(args.variant, splits["train"].texts, y["train"])
+    fit_s = time.time() - t
+    val_proba = pipe.predict_proba(splits["val"].texts)
+    threshold = train.choose_threshold(y["val"], val_proba)
+    val = evaluate(y["val"], val_proba, labels)
+    print(f"[train] {args.variant} on {len(splits['train'].texts):,} rows: {fit_s:.1f}s; validation accuracy "
+          f"{val['accuracy']:.4f} macro-F1 {val['macro_f1']:.4f}; review_threshold {threshold:.2f}")
+
+    name = args.name or default_name(args.data)
+    version = args.version or default_version(data)
+    props = {
+        "labels": json.dumps(labels, ensure_ascii=False),
+        "label_names": json.dumps(names, ensure_ascii=False),
+        "model_name": name,
+        "model_version": version,
+        "review_threshold": f"{threshold:.2f}",
+        "training_variant": args.variant,
+        "training_seed": str(args.seed),
+        "training_data": f"{args.data.name} blake2b-128:{data.digest}",
+        "input_text": "trimmed non-empty name, brand, description joined by one space",
+    }
+    model = train.export_text_model(pipe, props)
+    model_path, card_path, png_path = output_paths(args.out)
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    # written beside, then renamed: a worker watching this path never reads half a file
+    partial = model_path.with_name(model_path.name + ".partial")
+    onnx.save(model, partial)
+    sess = train.ort_session(partial)
+    test_proba = train.ort_text_proba(sess, splits["test"].texts)
+    parity = float(np.abs(test_proba - pipe.predict_proba(splits["test"].texts)).max())
+    test = evaluate(y["test"], test_proba, labels)
+    cov = train.coverage_table(y["test"], test_proba, threshold)
+    print(f"[test] held out, through ONNX Runtime: n={test['n']:,} accuracy {test['accuracy']:.4f} macro-F1 "
+          f"{test['macro_f1']:.4f}; at threshold {threshold:.2f}: {cov['coverage_above']:.1%} skip review, "
+          f"{cov['accuracy_above']:.2%} of them correct; ONNX vs scikit-learn max |diff| {parity:.1e}")
+    if test["absent"]:
+        print(f"[test] WARNING: {len(test['absent'])} categories have no test example (listed in the card): "
+              f"their names are too few or too alike to spread over the splits")
+    plot_confusion(test["confusion"], labels, f"{name} {version}: held-out test (n={test['n']})", png_path)
+    card_path.write_text(card(args, data, labels, names, name, version, threshold, val, test, cov, parity, fit_s,
+                              model_path, png_path, partial.stat().st_size), encoding="utf-8")
+    partial.replace(model_path)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"[done] wrote {model_path} ({model_path.stat().st_size / 1e6:.2f} MB), {card_path.name}, {png_path.name} "
+          f"in {time.time() - t0:.1f}s (peak memory {peak_mb:.0f} MB)")
+    return model_path
+
+
+def card(args, data, labels, names, name, version, threshold, val, test, cov, parity, fit_s, model_path, png_path,
+         size) -> str:
+    splits = data.splits
+    rows = ["| category | name | rows | train | val | test |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for c in labels:
+        rows.append(f"| {c} | {names[c]} | {data.counts[c]} | " + " | ".join(
+            str(data.split_counts.get(s, {}).get(c, 0)) for s in ("train", "val", "test")) + " |")
+    per = ["| category | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
+    for c, p, r, f, s in test["per_class"]:
+        per.append(f"| {c} | {p:.4f} | {r:.4f} | {f:.4f} | {s} |")
+    sampled = [f"{s}: {len(v.texts):,} of {v.seen:,}" for s, v in splits.items() if len(v.texts) < v.seen]
+    sample_md = (f"Large file: each split was sampled uniformly (reservoir sampling, bounded memory): "
+                 f"{'; '.join(sampled)}." if sampled else "Every distinct row was used.")
+    cm = test["confusion"]
+    confusions = sorted(((int(cm[i, j]), labels[i], labels[j]) for i in range(len(labels))
+                         for j in range(len(labels)) if i != j and cm[i, j]), reverse=True)[:10]
+    conf_md = "\n".join(f"- {t} -> {p}: {n}" for n, t, p in confusions) or "- none"
+    absent = test["absent"]
+    absent_md = (f"- {len(absent)} categories have no test example (too few distinct names to spread over "
+                 f"the splits): {', '.join(absent[:20])}{' ...' if len(absent) > 20 else ''}\n" if absent else "")
+    command = " ".join(["ml/train.py", "--data", str(args.data), "--out", str(args.out)]
+                       + (["--name", args.name] if args.name else []) + (["--version", args.version] if args.version else []))
+    return f"""# Model card: {name} {version}
+
+File: `{model_path.name}` ({size / 1e6:.2f} MB), trained on `{args.data.name}` by `{command}`.
+
+## Contract
+
+- Input `{TEXT_INPUT}`: tensor(string) `[N, 1]`: trimmed non-empty name, brand, description joined by one space.
+- Output `{OUTPUT}`: tensor(float) `[N, {len(labels)}]`, rows sum to 1, columns in `labels` order.
+- `metadata_props`: `labels` ({len(labels)} codes from the data, sorted), `label_names` (from the
+  `category_name` column, else the code), `model_name={name}`, `model_version={version}`,
+  `review_threshold={threshold:.2f}`, `training_variant={args.variant}`, `training_data` (file name and digest).
+
+## Data
+
+`{args.data.name}` ({'tab' if data.delimiter == chr(9) else 'comma'}-separated, blake2b-128 `{data.digest}`):
+{data.rows:,} rows read; {data.duplicates:,} exact duplicates (same name, brand, description and category)
+dropped; {data.conflicting:,} rows whose text appeared earlier with another category (kept: check them).
+
+Honest split: each row goes to train / validation / test (~{dataset.SPLIT_PERCENT['train']}/{dataset.SPLIT_PERCENT['val']}/{dataset.SPLIT_PERCENT['test']})
+by a hash of its name's near-duplicate key (case, accents, punctuation, numbers, units and word order
+removed), so names that differ only in those stay on one side. {sample_md}
+
+{chr(10).join(rows)}
+
+## Training
+
+`{args.variant}`: {train.VARIANT_NOTES[args.variant]}; fitted in {fit_s:.1f}s on
+{len(splits['train'].texts):,} rows. Validation (n={val['n']:,}): accuracy {val['accuracy']:.4f}, macro-F1 {val['macro_f1']:.4f}.
+
+## Held-out test (through ONNX Runtime, the written file)
+
+- examples: {test['n']:,}
+- accuracy: **{test['accuracy']:.4f}**
+- macro-F1: **{test['macro_f1']:.4f}** (over the categories that occur in the test split)
+- ONNX Runtime vs scikit-learn: max |probability difference| {parity:.1e}
+{absent_md}
+{chr(10).join(per)}
+
+![confusion matrix]({png_path.name})
+
+Most frequent confusions (true -> predicted: count):
+
+{conf_md}
+
+## Review threshold
+
+`review_threshold = {threshold:.2f}`: the smallest t in 0.50..0.95 such that validation
+predictions with confidence >= t are at least {train.REVIEW_TARGET_ACCURACY:.1%} correct (0.95 when none
+is). On test, {cov['coverage_above']:.1%} of products are confident enough to skip review and they are
+{cov['accuracy_above']:.2%} correct; the {cov['n_below']:,} below it are {cov['accuracy_below']:.1%} correct.
+`REVIEW_THRESHOLD` overrides it in the worker.
+
+## Roll it out
+
+```
+product-categorizer predict --model {model_path} "a product name"      # try it by hand
+SHADOW_MODEL_PATH={model_path} product-categorizer                   # compare under traffic
+mv {model_path} $MODEL_PATH                                           # the worker reloads it
+```
+"""
