@@ -218,11 +218,52 @@ fn canary() -> String {
     format!("Canary-{}", unique("pw").replace('-', ""))
 }
 
+/// The ACLs of `principal`: (resource type, resource name, operation), as
+/// Kafka's own AclCommand lists them to the admin.
+fn acls_of(principal: &str) -> Vec<(String, String, String)> {
+    let bootstrap = &secure_env("secure-admin.env")["KAFKA_BOOTSTRAP_SERVERS"];
+    let config = kafka_dir().join("secure/admin.properties");
+    let output = Command::new(repo().join("scripts/kafka-tool"))
+        .args(["org.apache.kafka.tools.AclCommand", "--bootstrap-server", bootstrap, "--command-config"])
+        .arg(&config)
+        .args(["--list", "--principal", principal])
+        .current_dir(repo())
+        .output()
+        .expect("run AclCommand");
+    assert!(output.status.success(), "AclCommand: {}", String::from_utf8_lossy(&output.stderr));
+    let field = |text: &str, name: &str| {
+        text.split(&format!("{name}=")).nth(1).and_then(|rest| rest.split([',', ')']).next()).map(str::to_owned)
+    };
+    let mut resource = None;
+    let mut acls = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        if line.starts_with("Current ACLs for resource") {
+            resource = field(line, "resourceType").zip(field(line, "name"));
+        } else if let (Some((kind, name)), Some(operation)) = (&resource, field(line, "operation")) {
+            acls.push((kind.clone(), name.clone(), operation));
+        }
+    }
+    acls.sort();
+    acls
+}
+
 /// The worker categorizes over SASL_SSL with only the ACLs the script gives
-/// it, on the default topics and group, from `secure.env` as the README says;
-/// Kubernetes service-link variables do not stop it.
+/// it (checked as Kafka lists them), on the default topics and group, from
+/// `secure.env` as the README says; Kubernetes service-link variables do not
+/// stop it.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_worker_categorizes_over_sasl_ssl_with_only_its_acls() {
+    let acl = |kind: &str, name: &str, operation: &str| (kind.to_owned(), name.to_owned(), operation.to_owned());
+    let mut expected = vec![
+        acl("TOPIC", "product-created", "READ"),
+        acl("GROUP", "product-categorizer", "READ"),
+        acl("TOPIC", "product-categorized", "WRITE"),
+        acl("TOPIC", "product-categorized", "DESCRIBE"),
+        acl("TOPIC", "product-created.dlq", "WRITE"),
+        acl("TOPIC", "product-created.dlq", "DESCRIBE"),
+    ];
+    expected.sort();
+    assert_eq!(acls_of("User:worker"), expected, "the worker's ACLs, and nothing else");
     let identity = worker_identity();
     // The defaults: what the script's ACLs name.
     let topics = Topics {
@@ -313,6 +354,21 @@ fn a_plaintext_client_on_the_tls_port_stops_start_up_clearly() {
 }
 
 #[test]
+fn no_create_acl_with_create_topics_on_stops_start_up_naming_the_topic() {
+    let identity = worker_identity();
+    let password = identity["KAFKA_SASL_PASSWORD"].clone();
+    let cause = "cannot create topic product-created (6 partitions, replication factor 1): TopicAuthorizationFailed";
+    let defaults = [
+        ("INPUT_TOPIC", "product-created"),
+        ("OUTPUT_TOPIC", "product-categorized"),
+        ("DLQ_TOPIC", "product-created.dlq"),
+        ("TOPIC_PARTITIONS", "6"),
+        ("CREATE_TOPICS", "true"),
+    ];
+    assert_fails_clearly("nocreate", &identity, &defaults, cause, &password);
+}
+
+#[test]
 fn a_value_librdkafka_rejects_is_named_but_not_shown() {
     // librdkafka's own message quotes the value.
     let mut identity = worker_identity();
@@ -323,15 +379,18 @@ fn a_value_librdkafka_rejects_is_named_but_not_shown() {
 
 /// No WRITE on the dead-letter topic: the first dead letter is fatal (not
 /// ready, the topic and the error named, exit non-zero); results still flow
-/// until then. The password comes from a file.
+/// until then. A SCRAM user of its own (the worker's ACLs stay as the script
+/// set them); the password comes from a file.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_write_acl_on_the_dead_letter_topic_is_fatal_and_named() {
-    let identity = worker_identity();
-    let password = identity["KAFKA_SASL_PASSWORD"].clone();
+    let user = unique("noacl").replace('-', "");
+    let password = canary();
+    let mut identity = worker_identity();
+    identity.insert("KAFKA_SASL_USERNAME".into(), user.clone());
     let topics = Topics::new("secure-noacl");
-    let worker = "User:worker";
+    let worker = format!("User:{user}");
     secure_admin(&format!(
-        "topic {in} 1\ntopic {out} 1\ntopic {dlq} 1\n\
+        "user {user} {password}\ntopic {in} 1\ntopic {out} 1\ntopic {dlq} 1\n\
          allow {worker} READ TOPIC {in}\nallow {worker} READ GROUP {group}\n\
          allow {worker} WRITE TOPIC {out}\nallow {worker} DESCRIBE TOPIC {out}\n\
          allow {worker} DESCRIBE TOPIC {dlq}\n",
