@@ -35,7 +35,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use futures_util::FutureExt;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +55,9 @@ const MODEL_RETRY_MAX: Duration = Duration::from_secs(30);
 /// Fetched records that may wait beyond `MAX_IN_FLIGHT` before the
 /// partitions are paused.
 const MIN_WAITING: usize = 1024;
+/// On abort, how long deliveries of the aborted transaction may still take
+/// to report.
+const ABORT_SETTLE: Duration = Duration::from_millis(500);
 /// How long to wait before offering an output again to a full sink queue.
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
 
@@ -300,11 +302,12 @@ where
     async fn abort(&mut self, reason: String) {
         tracing::warn!(%reason, "aborting the transaction; its records are processed again");
         self.doomed = None;
-        // Deliveries of the aborted outputs can no longer move a position.
-        // Those already finished still run to their end: the sink learns
-        // from them (which outputs the broker refused as too large, as a
-        // refused batch fails all its records at once).
-        while let Some(Some(_)) = self.deliveries.next().now_or_never() {}
+        // Deliveries of the aborted outputs can no longer move a position,
+        // but the sink learns from their results (which outputs the broker
+        // refused as too large: a refused batch fails all its records, their
+        // reports arriving one by one). Those that end soon run to their end.
+        let settle = Instant::now() + ABORT_SETTLE;
+        while let Ok(Some(_)) = tokio::time::timeout_at(settle, self.deliveries.next()).await {}
         self.deliveries.clear();
         let began = self.window.take().is_some_and(|window| window.began);
         if began {
