@@ -3,6 +3,7 @@
 //!
 //!     make bench                                   # full run (~6 min)
 //!     make bench BENCH_ARGS=--short                # 50k records, 10 s latency run (~2 min)
+//!     cargo bench --bench throughput -- --only worker --models features --latency-secs 0
 //!     cargo bench --bench throughput -- --records 300000 --rounds 3 --latency-secs 60
 //!
 //! 1. Model-only ceiling: ONNX Runtime alone (the worker's predictor on
@@ -62,12 +63,13 @@ struct Options {
     latency_secs: u64,
     latency_rate: Option<f64>,
     only: Option<Vec<String>>,
+    models: Vec<Model>,
     model_only: Option<Model>,
 }
 
 fn options() -> Options {
     let mut o =
-        Options { records: 200_000, rounds: 3, latency_secs: 60, latency_rate: None, only: None, model_only: None };
+        Options { records: 200_000, rounds: 3, latency_secs: 60, latency_rate: None, only: None, models: Model::ALL.to_vec(), model_only: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
@@ -80,6 +82,9 @@ fn options() -> Options {
             "--rounds" => o.rounds = value().parse().expect("--rounds N"),
             "--latency-secs" => o.latency_secs = value().parse().expect("--latency-secs N"),
             "--latency-rate" => o.latency_rate = Some(value().parse().expect("--latency-rate N")),
+            "--models" => {
+                o.models = value().split(',').map(|m| if m == "text" { Model::Text } else { Model::Features }).collect()
+            }
             "--only" => o.only = Some(value().split(',').map(str::to_owned).collect()),
             "--model-only" => {
                 o.model_only = Some(match value().as_str() {
@@ -511,7 +516,7 @@ fn contenders(only: &Option<Vec<String>>) -> Vec<Contender> {
 async fn drains(o: &Options, contenders: &[Contender]) -> Results {
     let marks = Watermarks::new();
     let mut backlogs = Vec::new();
-    for model in Model::ALL {
+    for &model in &o.models {
         let topic = unique("bench-backlog");
         let started = Instant::now();
         fill(&topic, &model.events(o.records)).await;
