@@ -14,8 +14,12 @@
 //!    a fresh group and output topic. The rate is counted from the first
 //!    result to 99% of the backlog (output high watermarks, polled every
 //!    25 ms), so start-up and the tail do not count. Peak RSS is the
-//!    contender's VmHWM (for the kcat pipe, both processes summed).
-//!    Contenders: the worker (this build, and BENCH_BASELINE_BIN if set), a
+//!    contender's VmHWM (for the kcat pipe, both processes summed); CPU per
+//!    record is its user + system time over the same span, per record: on a
+//!    shared machine it moves far less than the rate does.
+//!    Contenders: the worker (this build, and the builds BENCH_BASELINE_BIN
+//!    names, ':'-separated: an older build, or a script that sets variables
+//!    and execs a build, to compare settings side by side), a
 //!    Python consumer (benches/python_consumer.py: confluent-kafka +
 //!    onnxruntime, batches of 500, commit after flush), and `kcat -C | kcat
 //!    -P` (no parsing, no model): the passthrough ceiling.
@@ -68,8 +72,15 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut o =
-        Options { records: 200_000, rounds: 3, latency_secs: 60, latency_rate: None, only: None, models: Model::ALL.to_vec(), model_only: None };
+    let mut o = Options {
+        records: 200_000,
+        rounds: 3,
+        latency_secs: 60,
+        latency_rate: None,
+        only: None,
+        models: Model::ALL.to_vec(),
+        model_only: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
@@ -367,6 +378,15 @@ fn peak_rss(pid: u32) -> Option<u64> {
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
+/// CPU time (user + system, all threads) a live process has used, in seconds.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesized command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// Reads high watermarks with one long-lived client.
 struct Watermarks(BaseConsumer);
 
@@ -386,6 +406,9 @@ impl Watermarks {
 struct Drain {
     rate: f64,
     rss: u64,
+    /// CPU time per record between the first result and 99%: on a shared
+    /// machine it moves far less than the rate does.
+    cpu_us: f64,
 }
 
 async fn drain(
@@ -402,21 +425,25 @@ async fn drain(
     let target = (records as f64 * 0.99).ceil() as i64;
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     let mut rss = vec![0; children.len()];
-    let mut first: Option<(Instant, i64)> = None;
+    let mut cpu = vec![0.0; children.len()];
+    let mut first: Option<(Instant, i64, f64)> = None;
     let result = loop {
-        for (child, peak) in children.iter().zip(&mut rss) {
+        for ((child, peak), cpu) in children.iter().zip(&mut rss).zip(&mut cpu) {
             *peak = peak_rss(child.id()).unwrap_or(*peak);
+            *cpu = cpu_seconds(child.id()).unwrap_or(*cpu);
         }
         let count = marks.count(&output);
         let now = Instant::now();
         if count > 0 && first.is_none() {
-            first = Some((now, count));
+            first = Some((now, count, cpu.iter().sum()));
         }
         if count >= target {
-            let (t0, c0) = first.expect("a first result");
+            let (t0, c0, cpu0) = first.expect("a first result");
             let seconds = now.duration_since(t0).as_secs_f64();
+            let records = (count - c0) as f64;
+            let cpu_us = (cpu.iter().sum::<f64>() - cpu0) / records * 1e6;
             break match seconds > 0.0 {
-                true => Ok(Drain { rate: (count - c0) as f64 / seconds, rss: rss.iter().sum() }),
+                true => Ok(Drain { rate: records / seconds, rss: rss.iter().sum(), cpu_us }),
                 false => Err("the whole backlog arrived within one poll: use more --records".into()),
             };
         }
@@ -458,54 +485,72 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
-type Results = BTreeMap<(String, Model), (Vec<f64>, Vec<u64>)>;
+#[derive(Default)]
+struct Figures {
+    rates: Vec<f64>,
+    rss: Vec<f64>,
+    cpu_us: Vec<f64>,
+}
+
+type Results = BTreeMap<(String, Model), Figures>;
 
 fn table(contenders: &[Contender], results: &Results, ceilings: &BTreeMap<Model, f64>, records: usize, rounds: usize) {
-    let medians = |label: &str, model: Model| -> (Option<f64>, Option<f64>) {
-        results.get(&(label.to_owned(), model)).map_or((None, None), |(rates, rss)| {
-            (median(rates.clone()), median(rss.iter().map(|&b| b as f64 / 1e6).collect()))
-        })
+    let get = |label: &str, model: Model, pick: fn(&Figures) -> &Vec<f64>| {
+        results.get(&(label.to_owned(), model)).and_then(|f| median(pick(f).clone()))
     };
+    let rates = |label: &str, model: Model| get(label, model, |f| &f.rates);
     println!();
     println!(
         "== drain: {records}-record backlog, {PARTITIONS} partitions, first result to 99%, medians of {rounds} \
          alternating rounds =="
     );
-    println!("| contender | text model | 16-feature model | peak RSS (text / features) |");
-    println!("| --- | --- | --- | --- |");
+    println!(
+        "| contender | text model | 16-feature model | peak RSS text / features | CPU per record text / features |"
+    );
+    println!("| --- | --- | --- | --- | --- |");
     for c in contenders {
-        let (tr, tm) = medians(&c.label, Model::Text);
-        let (fr, fm) = medians(&c.label, Model::Features);
         let mb = |m: Option<f64>| m.map_or("-".into(), |m| format!("{m:.0} MB"));
-        println!("| {} | {} | {} | {} / {} |", c.label, rate(tr), rate(fr), mb(tm), mb(fm));
+        let us = |m: Option<f64>| m.map_or("-".into(), |m| format!("{m:.1} us"));
+        println!(
+            "| {} | {} | {} | {} / {} | {} / {} |",
+            c.label,
+            rate(rates(&c.label, Model::Text)),
+            rate(rates(&c.label, Model::Features)),
+            mb(get(&c.label, Model::Text, |f| &f.rss)),
+            mb(get(&c.label, Model::Features, |f| &f.rss)),
+            us(get(&c.label, Model::Text, |f| &f.cpu_us)),
+            us(get(&c.label, Model::Features, |f| &f.cpu_us)),
+        );
     }
     println!(
-        "| ONNX Runtime alone, batch {WORKER_BATCH}, 1 thread | {} | {} | |",
+        "| ONNX Runtime alone, batch {WORKER_BATCH}, 1 thread | {} | {} | | |",
         rate(ceilings.get(&Model::Text).copied()),
         rate(ceilings.get(&Model::Features).copied())
     );
-    let worker = contenders.iter().find(|c| c.family() == "worker");
-    if let Some(w) = worker {
-        let mut ratios = Vec::new();
-        for other in contenders.iter().filter(|c| c.label != w.label) {
-            ratios.push((format!("{} / {}", w.label, other.label), other.label.clone()));
-        }
-        for (name, other) in ratios {
-            let t = ratio(medians(&w.label, Model::Text).0, medians(&other, Model::Text).0);
-            let f = ratio(medians(&w.label, Model::Features).0, medians(&other, Model::Features).0);
-            println!("| ratio {name} | {t} | {f} | |");
-        }
-        let t = ratio(medians(&w.label, Model::Text).0, ceilings.get(&Model::Text).copied());
-        let f = ratio(medians(&w.label, Model::Features).0, ceilings.get(&Model::Features).copied());
-        println!("| ratio {} / ONNX Runtime alone | {t} | {f} | |", w.label);
+    let Some(w) = contenders.iter().find(|c| c.family() == "worker") else { return };
+    for other in contenders.iter().filter(|c| c.label != w.label) {
+        let t = ratio(rates(&w.label, Model::Text), rates(&other.label, Model::Text));
+        let f = ratio(rates(&w.label, Model::Features), rates(&other.label, Model::Features));
+        // CPU per record: how many times less CPU the worker spends.
+        let ct = ratio(get(&other.label, Model::Text, |f| &f.cpu_us), get(&w.label, Model::Text, |f| &f.cpu_us));
+        let cf =
+            ratio(get(&other.label, Model::Features, |f| &f.cpu_us), get(&w.label, Model::Features, |f| &f.cpu_us));
+        println!("| ratio {} / {} | {t} | {f} | | {ct} / {cf} less CPU |", w.label, other.label);
     }
+    let t = ratio(rates(&w.label, Model::Text), ceilings.get(&Model::Text).copied());
+    let f = ratio(rates(&w.label, Model::Features), ceilings.get(&Model::Features).copied());
+    println!("| ratio {} / ONNX Runtime alone | {t} | {f} | | |", w.label);
 }
 
 fn contenders(only: &Option<Vec<String>>) -> Vec<Contender> {
     let this = PathBuf::from(env!("CARGO_BIN_EXE_product-categorizer"));
     let mut all = vec![Contender { label: "worker (this build)".into(), kind: Kind::Worker(this) }];
-    if let Some(baseline) = std::env::var_os("BENCH_BASELINE_BIN") {
-        all.push(Contender { label: "worker (baseline)".into(), kind: Kind::Worker(baseline.into()) });
+    // Other builds (or wrapper scripts that set variables and exec a build),
+    // separated by ':'.
+    let baselines = std::env::var("BENCH_BASELINE_BIN").unwrap_or_default();
+    for baseline in baselines.split(':').filter(|b| !b.is_empty()) {
+        let name = Path::new(baseline).file_name().map_or(baseline.into(), |n| n.to_string_lossy());
+        all.push(Contender { label: format!("worker ({name})"), kind: Kind::Worker(baseline.into()) });
     }
     all.push(Contender { label: "Python consumer, batch 500".into(), kind: Kind::Python });
     all.push(Contender { label: "kcat passthrough (kcat -C piped to kcat -P)".into(), kind: Kind::Kcat });
@@ -536,15 +581,17 @@ async fn drains(o: &Options, contenders: &[Contender]) -> Results {
                 match drain(c, *model, topic, o.records, &marks).await {
                     Ok(d) => {
                         println!(
-                            "  {:<30} {:<17} {:>9.0} records/s  peak RSS {:>4.0} MB",
+                            "  {:<30} {:<17} {:>9.0} records/s  peak RSS {:>4.0} MB  CPU {:>5.1} us/record",
                             c.label,
                             model.label(),
                             d.rate,
-                            d.rss as f64 / 1e6
+                            d.rss as f64 / 1e6,
+                            d.cpu_us
                         );
                         let entry = results.entry((c.label.clone(), *model)).or_default();
-                        entry.0.push(d.rate);
-                        entry.1.push(d.rss);
+                        entry.rates.push(d.rate);
+                        entry.rss.push(d.rss as f64 / 1e6);
+                        entry.cpu_us.push(d.cpu_us);
                     }
                     Err(e) => println!("  {:<30} {:<17} FAILED: {e}", c.label, model.label()),
                 }
@@ -695,7 +742,8 @@ async fn main() {
     let results = drains(&o, &contenders).await;
     table(&contenders, &results, &ceilings, o.records, o.rounds);
     println!("load average at end of drains: {}", load_average());
-    let worker_text = results.get(&("worker (this build)".to_owned(), Model::Text)).and_then(|r| median(r.0.clone()));
+    let worker_text =
+        results.get(&("worker (this build)".to_owned(), Model::Text)).and_then(|r| median(r.rates.clone()));
     match o.latency_rate.or(worker_text.map(|r| r / 2.0)) {
         Some(rate) if o.latency_secs > 0 => latency(rate, o.latency_secs).await,
         _ => println!("(no latency run: give --latency-rate or include the worker)"),
