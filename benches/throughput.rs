@@ -6,9 +6,10 @@
 //!     cargo bench --bench throughput -- --only worker --models features --latency-secs 0
 //!     cargo bench --bench throughput -- --records 300000 --rounds 3 --latency-secs 60
 //!
-//! 1. Model-only ceiling: ONNX Runtime alone (the worker's predictor on
-//!    decoded inputs) and the app service (decode + validate + model), both at
-//!    the worker's default batch (64) and one inference thread.
+//! 1. Model-only ceiling, in every round beside the drains: ONNX Runtime
+//!    alone (the worker's predictor on decoded inputs) and the app service
+//!    (decode + validate + model + result event), both at the worker's
+//!    default batch (64) and one inference thread.
 //! 2. Drain: a backlog (`--records`, 6 partitions) per model is filled once;
 //!    then every contender drains it in turn, in alternating rounds, each with
 //!    a fresh group and output topic. The rate is counted from the first
@@ -60,6 +61,8 @@ const PARTITIONS: i32 = 6;
 const WORKER_BATCH: usize = 64;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_millis(25);
+/// The model-only ceiling's row in the results.
+const MODEL_ONLY: &str = "ONNX Runtime alone";
 
 struct Options {
     records: usize,
@@ -191,35 +194,25 @@ fn timed(n: usize, mut f: impl FnMut(usize)) -> f64 {
     done as f64 / started.elapsed().as_secs_f64()
 }
 
-/// ONNX Runtime alone and the app service, per model, at the worker's batch.
-/// ONNX Runtime allows one environment per process: each model is measured
-/// by a child run of this bench (`--model-only <text|features>`).
-fn model_only() -> BTreeMap<Model, f64> {
-    println!("== model only: batch {WORKER_BATCH}, 1 inference thread, records/s ==");
-    let mut ceilings = BTreeMap::new();
-    for model in Model::ALL {
-        let name = match model {
-            Model::Text => "text",
-            Model::Features => "features",
-        };
-        let out = Command::new(std::env::current_exe().expect("bench binary"))
-            .args(["--model-only", name])
-            .output()
-            .expect("run the model-only child");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let figures: Vec<f64> = text.split_whitespace().filter_map(|w| w.parse().ok()).collect();
-        let [ceiling, service] = figures[..] else {
-            println!("  {:<17} FAILED: {text}{}", model.label(), String::from_utf8_lossy(&out.stderr));
-            continue;
-        };
-        println!(
-            "  {:<17} ONNX Runtime alone {ceiling:>9.0}   app service (decode, validate, model, result event) \
-             {service:>9.0}",
-            model.label()
-        );
-        ceilings.insert(model, ceiling);
+/// ONNX Runtime alone and the app service at the worker's batch, in a child
+/// run of this bench (`--model-only <text|features>`): ONNX Runtime allows
+/// one environment per process. Runs inside each round, beside the drains,
+/// so the ratio to the ceiling compares figures taken under the same load.
+fn model_only(model: Model) -> Result<(f64, f64), String> {
+    let name = match model {
+        Model::Text => "text",
+        Model::Features => "features",
+    };
+    let out = Command::new(std::env::current_exe().expect("bench binary"))
+        .args(["--model-only", name])
+        .output()
+        .map_err(|e| format!("cannot run the model-only child: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let figures: Vec<f64> = text.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    match figures[..] {
+        [ceiling, service] => Ok((ceiling, service)),
+        _ => Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr))),
     }
-    ceilings
 }
 
 /// Prints "<ONNX Runtime alone> <app service>" in records/s.
@@ -494,7 +487,7 @@ struct Figures {
 
 type Results = BTreeMap<(String, Model), Figures>;
 
-fn table(contenders: &[Contender], results: &Results, ceilings: &BTreeMap<Model, f64>, records: usize, rounds: usize) {
+fn table(contenders: &[Contender], results: &Results, records: usize, rounds: usize) {
     let get = |label: &str, model: Model, pick: fn(&Figures) -> &Vec<f64>| {
         results.get(&(label.to_owned(), model)).and_then(|f| median(pick(f).clone()))
     };
@@ -523,9 +516,9 @@ fn table(contenders: &[Contender], results: &Results, ceilings: &BTreeMap<Model,
         );
     }
     println!(
-        "| ONNX Runtime alone, batch {WORKER_BATCH}, 1 thread | {} | {} | | |",
-        rate(ceilings.get(&Model::Text).copied()),
-        rate(ceilings.get(&Model::Features).copied())
+        "| {MODEL_ONLY}, batch {WORKER_BATCH}, 1 thread (the model-only ceiling) | {} | {} | | |",
+        rate(rates(MODEL_ONLY, Model::Text)),
+        rate(rates(MODEL_ONLY, Model::Features))
     );
     let Some(w) = contenders.iter().find(|c| c.family() == "worker") else { return };
     for other in contenders.iter().filter(|c| c.label != w.label) {
@@ -537,9 +530,9 @@ fn table(contenders: &[Contender], results: &Results, ceilings: &BTreeMap<Model,
             ratio(get(&other.label, Model::Features, |f| &f.cpu_us), get(&w.label, Model::Features, |f| &f.cpu_us));
         println!("| ratio {} / {} | {t} | {f} | | {ct} / {cf} less CPU |", w.label, other.label);
     }
-    let t = ratio(rates(&w.label, Model::Text), ceilings.get(&Model::Text).copied());
-    let f = ratio(rates(&w.label, Model::Features), ceilings.get(&Model::Features).copied());
-    println!("| ratio {} / ONNX Runtime alone | {t} | {f} | | |", w.label);
+    let t = ratio(rates(&w.label, Model::Text), rates(MODEL_ONLY, Model::Text));
+    let f = ratio(rates(&w.label, Model::Features), rates(MODEL_ONLY, Model::Features));
+    println!("| ratio {} / {MODEL_ONLY} | {t} | {f} | | |", w.label);
 }
 
 fn contenders(only: &Option<Vec<String>>) -> Vec<Contender> {
@@ -577,6 +570,18 @@ async fn drains(o: &Options, contenders: &[Contender]) -> Results {
             _ => contenders.iter().rev().collect(),
         };
         for (model, topic) in &backlogs {
+            match model_only(*model) {
+                Ok((ceiling, service)) => {
+                    println!(
+                        "  {:<30} {:<17} {ceiling:>9.0} records/s  (app service: decode, validate, model, result \
+                         event: {service:.0})",
+                        MODEL_ONLY,
+                        model.label()
+                    );
+                    results.entry((MODEL_ONLY.to_owned(), *model)).or_default().rates.push(ceiling);
+                }
+                Err(e) => println!("  {MODEL_ONLY:<30} {:<17} FAILED: {e}", model.label()),
+            }
             for c in &order {
                 match drain(c, *model, topic, o.records, &marks).await {
                     Ok(d) => {
@@ -737,10 +742,9 @@ async fn main() {
         return model_only_child(model);
     }
     println!("load average at start: {}", load_average());
-    let ceilings = model_only();
     let contenders = contenders(&o.only);
     let results = drains(&o, &contenders).await;
-    table(&contenders, &results, &ceilings, o.records, o.rounds);
+    table(&contenders, &results, o.records, o.rounds);
     println!("load average at end of drains: {}", load_average());
     let worker_text =
         results.get(&("worker (this build)".to_owned(), Model::Text)).and_then(|r| median(r.rates.clone()));
