@@ -29,7 +29,8 @@
 //!    `--latency-secs`; per result, its broker append time (the output topic
 //!    has message.timestamp.type=LogAppendTime) minus the input record's
 //!    timestamp (set by the bench producer at send time, linger.ms=1). The
-//!    first second is warm-up and not counted.
+//!    first second is warm-up and not counted. BENCH_LATENCY_BIN runs
+//!    another build (or settings wrapper) instead of this one.
 //!
 //! Needs a broker at KAFKA_BOOTSTRAP_SERVERS (scripts/local-kafka start),
 //! ORT_DYLIB_PATH (scripts/ort-path), .venv (scripts/setup-python) and kcat
@@ -620,7 +621,10 @@ async fn latency(rate: f64, seconds: u64) {
     let output = format!("{input}.out");
     create_topic(&input, PARTITIONS).await;
     create_output(&output).await;
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_product-categorizer"));
+    // BENCH_LATENCY_BIN: the latency of another build (or settings wrapper).
+    let binary = std::env::var_os("BENCH_LATENCY_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_product-categorizer")), PathBuf::from);
+    println!("  worker: {}", binary.display());
     let (mut command, http) = worker(&binary, Model::Text, &input, &output, &unique("bench-group"));
     let log = std::env::temp_dir().join(format!("{}.log", unique("bench-latency")));
     let file = std::fs::File::create(&log).expect("log file");
