@@ -10,7 +10,7 @@ help:
 	@echo "make test   - every test: Rust, Python, integration against a real broker"
 	@echo "make train  - retrain both models into model/; make train DATA=products.csv: a model on your own data"
 	@echo "make lint   - cargo fmt --check and clippy"
-	@echo "make bench  - throughput figures: model only (Rust and Python/scikit-learn) and end to end on local Kafka"
+	@echo "make bench  - throughput, latency and peak RSS on local Kafka: the worker beside a Python consumer and kcat"
 	@echo "make chaos  - fault injection (~30 min): 20+ worker SIGKILLs and 2 broker crashes on a single node,"
 	@echo "              then a broker lost and regained in a 3-node cluster, each at-least-once and exactly-once;"
 	@echo "              tables of lost/duplicated/reordered events"
@@ -44,10 +44,13 @@ kafka-start:
 kafka-stop:
 	scripts/local-kafka stop
 
+# BENCH_ARGS=--short for a ~2 min run; see benches/throughput.rs for the others.
 bench: deps
+	scripts/install-kcat
 	scripts/local-kafka start
 	.venv/bin/python ml/bench_inference.py
-	ORT_DYLIB_PATH=$$(scripts/ort-path) KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${KAFKA_PORT:-9092} cargo bench --bench throughput
+	ORT_DYLIB_PATH=$$(scripts/ort-path) KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${LOCAL_KAFKA_PORT:-$${KAFKA_PORT:-9092}} \
+		cargo bench --bench throughput -- $(BENCH_ARGS)
 
 # Both runs always run and print their tables; the target fails if either does.
 chaos: deps build

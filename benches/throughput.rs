@@ -1,180 +1,797 @@
-//! Throughput figures: model-only (the app service through ONNX Runtime, per
-//! batch size) and end to end (the worker binary draining a topic on the local
-//! broker). Prints figures; asserts nothing about speed.
+//! Throughput, latency and memory, on the local broker. Prints figures and
+//! ratios; asserts nothing about speed.
 //!
-//!     make bench            # or: cargo bench --bench throughput
+//!     make bench                                   # full run (~6 min)
+//!     make bench BENCH_ARGS=--short                # 50k records, 10 s latency run (~2 min)
+//!     cargo bench --bench throughput -- --only worker --models features --latency-secs 0
+//!     cargo bench --bench throughput -- --records 300000 --rounds 3 --latency-secs 60
 //!
-//! Needs a broker at KAFKA_BOOTSTRAP_SERVERS (scripts/local-kafka start) and
-//! ORT_DYLIB_PATH (scripts/ort-path). With BENCH_BASELINE_BIN set to another
-//! build of the worker, the end-to-end drain runs both in alternating rounds
-//! and prints the ratio; with BENCH_SHADOW=1, also this build with the same
-//! model as a shadow (SHADOW_MODEL_PATH).
+//! 1. Model-only ceiling, in every round beside the drains: ONNX Runtime
+//!    alone (the worker's predictor on decoded inputs) and the app service
+//!    (decode + validate + model + result event), both at the worker's
+//!    default batch (64) and one inference thread.
+//! 2. Drain: a backlog (`--records`, 6 partitions) per model is filled once;
+//!    then every contender drains it in turn, in alternating rounds, each with
+//!    a fresh group and output topic. The rate is counted from the first
+//!    result to 99% of the backlog (output high watermarks, polled every
+//!    25 ms), so start-up and the tail do not count. Peak RSS is the
+//!    contender's VmHWM (for the kcat pipe, both processes summed); CPU per
+//!    record is its user + system time over the same span, per record: on a
+//!    shared machine it moves far less than the rate does.
+//!    Contenders: the worker (this build, and the builds BENCH_BASELINE_BIN
+//!    names, ':'-separated: an older build, or a script that sets variables
+//!    and execs a build, to compare settings side by side), a
+//!    Python consumer (benches/python_consumer.py: confluent-kafka +
+//!    onnxruntime, batches of 500, commit after flush), and `kcat -C | kcat
+//!    -P` (no parsing, no model): the passthrough ceiling.
+//! 3. Latency: a fresh topic, the worker (text model) ready, then steady
+//!    production at half its measured drain rate (or `--latency-rate`) for
+//!    `--latency-secs`; per result, its broker append time (the output topic
+//!    has message.timestamp.type=LogAppendTime) minus the input record's
+//!    timestamp (set by the bench producer at send time, linger.ms=1). The
+//!    first second is warm-up and not counted. Also per result: when a
+//!    read_committed reader, tailing the output during the run, saw it (for
+//!    exactly-once, results become visible at their transaction's commit).
+//!    Run at-least-once, then exactly-once. BENCH_LATENCY_BIN runs another
+//!    build (or settings wrapper) instead of this one.
+//!
+//!    The drain also runs this build with DELIVERY_GUARANTEE=exactly-once
+//!    (its output offsets include one commit marker per partition and
+//!    transaction: about 0.3% at the default window) and, with BENCH_SHADOW
+//!    set, with the text model as a shadow.
+//!
+//! Needs a broker at KAFKA_BOOTSTRAP_SERVERS (scripts/local-kafka start),
+//! ORT_DYLIB_PATH (scripts/ort-path), .venv (scripts/setup-python) and kcat
+//! (scripts/install-kcat). `--only worker,python,kcat` limits the
+//! contenders. The bench deletes the topics it created and kills what it
+//! started; every wait is bounded.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use product_categorizer::adapters::onnx::OnnxRuntime;
-use product_categorizer::app::{spawn_shadow, Categorizer, Settings, SourceRecord};
-use product_categorizer::telemetry::Metrics;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
+use product_categorizer::adapters::onnx::load_model;
+use product_categorizer::app::{Categorizer, Settings, SourceRecord};
+use product_categorizer::domain::ModelInput;
+use product_categorizer::ports::Predictor;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, FutureProducer, FutureRecord, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-const RECORDS: usize = 200_000;
+const PARTITIONS: i32 = 6;
+/// The worker's default BATCH_SIZE and INFERENCE_THREADS.
+const WORKER_BATCH: usize = 64;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
+const POLL: Duration = Duration::from_millis(25);
+/// The model-only ceiling's row in the results.
+const MODEL_ONLY: &str = "ONNX Runtime alone";
+const EXACTLY_ONCE: &str = "worker, exactly-once";
+const EXACTLY_ONCE_ENV: (&str, &str) = ("DELIVERY_GUARANTEE", "exactly-once");
 
-fn events(n: usize) -> Vec<Vec<u8>> {
-    let products = real_products();
-    (0..n)
-        .map(|i| {
-            let mut event = products[i % products.len()].1.clone();
-            event["product_id"] = serde_json::json!(format!("SKU-{i}"));
-            event.to_string().into_bytes()
-        })
-        .collect()
+struct Options {
+    records: usize,
+    rounds: usize,
+    latency_secs: u64,
+    latency_rate: Option<f64>,
+    only: Option<Vec<String>>,
+    models: Vec<Model>,
+    model_only: Option<Model>,
 }
 
-fn model_only() {
-    let runtime = OnnxRuntime::load(&ort_dylib()).expect("ONNX Runtime");
-    let settings = Settings { review_threshold: 0.5, max_text_chars: 1000 };
-    let load = || runtime.load_model(&repo().join(TEXT_MODEL), 1).expect("model");
-    let (predictor, model) = load();
-    let categorizer = Categorizer::new(predictor, model, settings);
-    let values = events(20_000);
-    let records: Vec<SourceRecord> = values
-        .iter()
+fn options() -> Options {
+    let mut o = Options {
+        records: 200_000,
+        rounds: 3,
+        latency_secs: 60,
+        latency_rate: None,
+        only: None,
+        models: Model::ALL.to_vec(),
+        model_only: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        match arg.as_str() {
+            "--short" => {
+                o.records = 50_000;
+                o.latency_secs = 10;
+            }
+            "--records" => o.records = value().parse().expect("--records N"),
+            "--rounds" => o.rounds = value().parse().expect("--rounds N"),
+            "--latency-secs" => o.latency_secs = value().parse().expect("--latency-secs N"),
+            "--latency-rate" => o.latency_rate = Some(value().parse().expect("--latency-rate N")),
+            "--models" => {
+                o.models = value().split(',').map(|m| if m == "text" { Model::Text } else { Model::Features }).collect()
+            }
+            "--only" => o.only = Some(value().split(',').map(str::to_owned).collect()),
+            "--model-only" => {
+                o.model_only = Some(match value().as_str() {
+                    "text" => Model::Text,
+                    _ => Model::Features,
+                })
+            }
+            "--bench" => {}
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    o
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Model {
+    Text,
+    Features,
+}
+
+impl Model {
+    const ALL: [Model; 2] = [Model::Text, Model::Features];
+
+    fn path(self) -> &'static str {
+        match self {
+            Model::Text => TEXT_MODEL,
+            Model::Features => FEATURES_MODEL,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Model::Text => "text model",
+            Model::Features => "16-feature model",
+        }
+    }
+
+    /// `n` input events, JSON, product ids `SKU-0..`.
+    fn events(self, n: usize) -> Vec<Vec<u8>> {
+        match self {
+            Model::Text => {
+                let products = real_products();
+                (0..n)
+                    .map(|i| {
+                        let mut event = products[i % products.len()].1.clone();
+                        event["product_id"] = serde_json::json!(format!("SKU-{i}"));
+                        event.to_string().into_bytes()
+                    })
+                    .collect()
+            }
+            Model::Features => (0..n)
+                .map(|i| {
+                    let features: Vec<f64> = (0..16).map(|j| pseudo_random(i * 16 + j)).collect();
+                    serde_json::json!({"product_id": format!("SKU-{i}"), "features": features}).to_string().into_bytes()
+                })
+                .collect(),
+        }
+    }
+
+    fn inputs(self, n: usize) -> Vec<ModelInput> {
+        match self {
+            Model::Text => {
+                let products = real_products();
+                (0..n)
+                    .map(|i| {
+                        let p = &products[i % products.len()].1;
+                        let parts = ["name", "brand", "description"].map(|f| p[f].as_str().unwrap_or("").trim());
+                        ModelInput::Text(parts.into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" "))
+                    })
+                    .collect()
+            }
+            Model::Features => (0..n)
+                .map(|i| ModelInput::Features((0..16).map(|j| pseudo_random(i * 16 + j) as f32).collect()))
+                .collect(),
+        }
+    }
+}
+
+/// A deterministic value in [-3, 3) with four decimals.
+fn pseudo_random(seed: usize) -> f64 {
+    let x = (seed as u64).wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    ((x >> 33) % 60_000) as f64 / 10_000.0 - 3.0
+}
+
+fn timed(n: usize, mut f: impl FnMut(usize)) -> f64 {
+    f(0);
+    let started = Instant::now();
+    let mut done = 0;
+    while done < n || started.elapsed() < Duration::from_millis(1500) {
+        f(done);
+        done += WORKER_BATCH;
+    }
+    done as f64 / started.elapsed().as_secs_f64()
+}
+
+/// ONNX Runtime alone and the app service at the worker's batch, in a child
+/// run of this bench (`--model-only <text|features>`): ONNX Runtime allows
+/// one environment per process. Runs inside each round, beside the drains,
+/// so the ratio to the ceiling compares figures taken under the same load.
+fn model_only(model: Model) -> Result<(f64, f64), String> {
+    let name = match model {
+        Model::Text => "text",
+        Model::Features => "features",
+    };
+    let out = Command::new(std::env::current_exe().expect("bench binary"))
+        .args(["--model-only", name])
+        .output()
+        .map_err(|e| format!("cannot run the model-only child: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let figures: Vec<f64> = text.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    match figures[..] {
+        [ceiling, service] => Ok((ceiling, service)),
+        _ => Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr))),
+    }
+}
+
+/// Prints "<ONNX Runtime alone> <app service>" in records/s.
+fn model_only_child(model: Model) {
+    let (predictor, info) = load_model(&ort_dylib(), &repo().join(model.path()), 1).expect("model");
+    let inputs = model.inputs(20_000);
+    let refs: Vec<&ModelInput> = inputs.iter().collect();
+    let ceiling = timed(refs.len(), |at| {
+        let start = at % (refs.len() - WORKER_BATCH);
+        predictor.predict(&refs[start..start + WORKER_BATCH]).expect("the model answers");
+    });
+    let categorizer = Categorizer::new(predictor, info, Settings { review_threshold: 0.5, max_text_chars: 1000 });
+    let records: Vec<SourceRecord> = model
+        .events(20_000)
+        .into_iter()
         .enumerate()
         .map(|(i, v)| SourceRecord {
             topic: "bench".into(),
             partition: 0,
             offset: i as i64,
-            key: None,
-            value: Some(v.clone()),
+            key: Some(format!("k{i}").into_bytes()),
+            value: Some(v),
         })
         .collect();
-    let rate = |categorizer: &Categorizer<_>, batch: usize| {
-        let started = Instant::now();
-        for chunk in records.chunks(batch) {
-            categorizer.categorize(chunk, time::OffsetDateTime::now_utc()).expect("the model answers");
-        }
-        records.len() as f64 / started.elapsed().as_secs_f64()
-    };
-    println!("model only (decode + validate + ONNX Runtime, 1 thread), {} records:", values.len());
-    let mut plain_64 = 0.0;
-    for batch in [1, 8, 64, 256] {
-        let r = rate(&categorizer, batch);
-        if batch == 64 {
-            plain_64 = r;
-        }
-        println!("  batch {batch:>4}: {r:>10.0} records/s");
-    }
-    // The same model as a shadow: its own thread scores every batch it can keep up with.
-    let metrics = std::sync::Arc::new(Metrics::new().expect("metrics"));
-    let (shadow_predictor, shadow_model) = load();
-    let shadow = spawn_shadow(Categorizer::new(shadow_predictor, shadow_model, settings), None, metrics.clone())
-        .expect("shadow thread");
-    let (predictor, model) = load();
-    let with_shadow = Categorizer::new(predictor, model, settings).with_shadow(shadow);
-    let r = rate(&with_shadow, 64);
-    std::thread::sleep(Duration::from_millis(500));
-    let (compared, skipped) =
-        (metrics.shadow_compared.get(), metrics.shadow_skipped.with_label_values(&["behind"]).get());
-    println!(
-        "  batch   64 with a shadow model: {r:>10.0} records/s ({:.2}x of without); the shadow compared {compared}, \
-         skipped {skipped} (behind)",
-        r / plain_64
-    );
+    let service = timed(records.len(), |at| {
+        let start = at % (records.len() - WORKER_BATCH);
+        categorizer
+            .categorize(&records[start..start + WORKER_BATCH], time::OffsetDateTime::now_utc())
+            .expect("the model answers");
+    });
+    println!("{ceiling:.0} {service:.0}");
 }
 
-const ROUNDS: usize = 3;
-
-/// Fills a fresh 6-partition topic with `RECORDS` events, then times one
-/// worker draining it, from its start to the last result final (published,
-/// or committed with exactly-once), as its own metrics count them.
-async fn drain(binary: &std::path::Path, extra_env: &[(&str, &str)]) -> f64 {
-    let topics = Topics::new("bench");
-    topics.create_input(6).await;
+async fn fill(topic: &str, values: &[Vec<u8>]) {
+    create_topic(topic, PARTITIONS).await;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .set("linger.ms", "20")
         .set("queue.buffering.max.messages", "1000000")
+        .set("compression.type", "lz4")
         .create()
         .expect("producer");
-    let values = events(RECORDS);
-    // Enqueue everything, then wait for every acknowledgement.
     let deliveries: Vec<_> = values
         .iter()
         .enumerate()
         .map(|(i, v)| {
             let key = format!("k{i}");
-            producer
-                .send_result(FutureRecord::to(&topics.input).key(&key).payload(v))
-                .map_err(|(e, _)| e)
-                .expect("enqueue")
+            producer.send_result(FutureRecord::to(topic).key(&key).payload(v)).map_err(|(e, _)| e).expect("enqueue")
         })
         .collect();
     for delivery in deliveries {
         delivery.await.expect("delivery").map_err(|(e, _)| e).expect("produce");
     }
-    let started = Instant::now();
-    let mut env = vec![("RUST_LOG", "info,ort=warn"), ("TOPIC_PARTITIONS", "6")];
-    env.extend_from_slice(extra_env);
-    let worker = Worker::start_command(worker_command_of(binary, &topics, TEXT_MODEL, &env));
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let metrics = worker.metrics();
-        let done = metric_value(&metrics, "categorizer_records_categorized_total", &[])
-            + metric_value(&metrics, "categorizer_records_dead_lettered_total", &[]);
-        if done as usize >= RECORDS {
-            break;
+}
+
+async fn delete_topics(topics: &[String]) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    // Best effort: a topic the contender never created is fine.
+    let _ = admin.delete_topics(&names, &AdminOptions::new()).await;
+}
+
+/// Output topics record the broker's append time: the latency run reads it.
+async fn create_output(topic: &str) {
+    create_topic_with(topic, PARTITIONS, &[("message.timestamp.type", "LogAppendTime")]).await;
+}
+
+#[derive(Clone)]
+enum Kind {
+    /// A build of the worker, with settings beside its defaults.
+    Worker(PathBuf, Vec<(&'static str, &'static str)>),
+    Python,
+    Kcat,
+}
+
+#[derive(Clone)]
+struct Contender {
+    label: String,
+    kind: Kind,
+}
+
+impl Contender {
+    fn family(&self) -> &'static str {
+        match self.kind {
+            Kind::Worker(..) => "worker",
+            Kind::Python => "python",
+            Kind::Kcat => "kcat",
         }
-        assert!(Instant::now() < deadline, "worker did not finish:\n{}", worker.log_text());
-        std::thread::sleep(Duration::from_millis(50));
     }
-    RECORDS as f64 / started.elapsed().as_secs_f64()
+
+    fn start(&self, model: Model, input: &str, output: &str, group: &str) -> Vec<Child> {
+        let log = std::env::temp_dir().join(format!("{}.log", unique("bench")));
+        let file = std::fs::File::create(&log).expect("log file");
+        let err = || Stdio::from(file.try_clone().expect("log file"));
+        match &self.kind {
+            Kind::Worker(binary, env) => {
+                let (mut command, _) = worker(binary, model, input, output, group);
+                command.envs(env.iter().copied());
+                vec![command.stdout(err()).stderr(err()).spawn().expect("spawn worker")]
+            }
+            Kind::Python => vec![Command::new(repo().join(".venv/bin/python"))
+                .arg(repo().join("benches/python_consumer.py"))
+                .args(["--bootstrap", &brokers(), "--input", input, "--output", output, "--group", group])
+                .arg("--model")
+                .arg(repo().join(model.path()))
+                .stdout(err())
+                .stderr(err())
+                .spawn()
+                .expect("spawn python (scripts/setup-python)")],
+            Kind::Kcat => {
+                let mut consume = Command::new("kcat")
+                    .args(["-C", "-b", &brokers(), "-t", input, "-o", "beginning", "-e", "-q", "-K", "\t"])
+                    .stdout(Stdio::piped())
+                    .stderr(err())
+                    .spawn()
+                    .expect("spawn kcat (scripts/install-kcat)");
+                let pipe = consume.stdout.take().expect("kcat stdout");
+                let produce = Command::new("kcat")
+                    .args(["-P", "-b", &brokers(), "-t", output, "-K", "\t"])
+                    .stdin(pipe)
+                    .stderr(err())
+                    .spawn()
+                    .expect("spawn kcat");
+                vec![consume, produce]
+            }
+        }
+    }
 }
 
-fn median(mut rates: Vec<f64>) -> f64 {
-    rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
+/// The worker at its default settings, on the bench's topics.
+fn worker(binary: &Path, model: Model, input: &str, output: &str, group: &str) -> (Command, std::net::SocketAddr) {
+    let http: std::net::SocketAddr = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        listener.local_addr().expect("port")
+    };
+    let mut command = Command::new(binary);
+    command
+        .current_dir(repo())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KAFKA_BOOTSTRAP_SERVERS", brokers())
+        .env("KAFKA_GROUP_ID", group)
+        .env("INPUT_TOPIC", input)
+        .env("OUTPUT_TOPIC", output)
+        .env("DLQ_TOPIC", format!("{output}.dlq"))
+        .env("TOPIC_PARTITIONS", PARTITIONS.to_string())
+        .env("MODEL_PATH", repo().join(model.path()))
+        .env("ORT_DYLIB_PATH", ort_dylib())
+        .env("HTTP_ADDR", http.to_string());
+    (command, http)
 }
 
-/// A label, a worker binary and the extra environment it runs with.
-type Contender = (&'static str, std::path::PathBuf, Vec<(&'static str, &'static str)>);
+/// VmHWM of a live process, in bytes.
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+}
 
-async fn end_to_end() {
-    let this = std::path::PathBuf::from(env!("CARGO_BIN_EXE_product-categorizer"));
-    let mut contenders: Vec<Contender> = vec![
-        ("this build", this.clone(), vec![]),
-        ("exactly-once", this.clone(), vec![("DELIVERY_GUARANTEE", "exactly-once")]),
+/// CPU time (user + system, all threads) a live process has used, in seconds.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesized command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// Reads high watermarks with one long-lived client.
+struct Watermarks(BaseConsumer);
+
+impl Watermarks {
+    fn new() -> Self {
+        Watermarks(ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("consumer"))
+    }
+
+    fn count(&self, topic: &str) -> i64 {
+        (0..PARTITIONS)
+            .filter_map(|p| self.0.fetch_watermarks(topic, p, Duration::from_secs(5)).ok())
+            .map(|w| w.1)
+            .sum()
+    }
+}
+
+struct Drain {
+    rate: f64,
+    rss: u64,
+    /// CPU time per record between the first result and 99%: on a shared
+    /// machine it moves far less than the rate does.
+    cpu_us: f64,
+}
+
+async fn drain(
+    contender: &Contender,
+    model: Model,
+    input: &str,
+    records: usize,
+    marks: &Watermarks,
+) -> Result<Drain, String> {
+    let output = unique("bench-out");
+    create_output(&output).await;
+    let group = unique("bench-group");
+    let mut children = contender.start(model, input, &output, &group);
+    let target = (records as f64 * 0.99).ceil() as i64;
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    let mut rss = vec![0; children.len()];
+    let mut cpu = vec![0.0; children.len()];
+    let mut first: Option<(Instant, i64, f64)> = None;
+    let result = loop {
+        for ((child, peak), cpu) in children.iter().zip(&mut rss).zip(&mut cpu) {
+            *peak = peak_rss(child.id()).unwrap_or(*peak);
+            *cpu = cpu_seconds(child.id()).unwrap_or(*cpu);
+        }
+        let count = marks.count(&output);
+        let now = Instant::now();
+        if count > 0 && first.is_none() {
+            first = Some((now, count, cpu.iter().sum()));
+        }
+        if count >= target {
+            let (t0, c0, cpu0) = first.expect("a first result");
+            let seconds = now.duration_since(t0).as_secs_f64();
+            let records = (count - c0) as f64;
+            let cpu_us = (cpu.iter().sum::<f64>() - cpu0) / records * 1e6;
+            break match seconds > 0.0 {
+                true => Ok(Drain { rate: records / seconds, rss: rss.iter().sum(), cpu_us }),
+                false => Err("the whole backlog arrived within one poll: use more --records".into()),
+            };
+        }
+        if children.iter_mut().all(|c| c.try_wait().ok().flatten().is_some()) {
+            break Err(format!("{} exited after {count} results", contender.label));
+        }
+        if now > deadline {
+            break Err(format!("{} did not drain within {DRAIN_TIMEOUT:?} ({count} results)", contender.label));
+        }
+        std::thread::sleep(POLL);
+    };
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    delete_topics(&[output.clone(), format!("{output}.dlq")]).await;
+    result
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn rate(r: Option<f64>) -> String {
+    r.map_or("-".into(), |r| format!("{:.1}k/s", r / 1000.0))
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    }
+}
+
+#[derive(Default)]
+struct Figures {
+    rates: Vec<f64>,
+    rss: Vec<f64>,
+    cpu_us: Vec<f64>,
+}
+
+type Results = BTreeMap<(String, Model), Figures>;
+
+fn table(contenders: &[Contender], results: &Results, records: usize, rounds: usize) {
+    let get = |label: &str, model: Model, pick: fn(&Figures) -> &Vec<f64>| {
+        results.get(&(label.to_owned(), model)).and_then(|f| median(pick(f).clone()))
+    };
+    let rates = |label: &str, model: Model| get(label, model, |f| &f.rates);
+    println!();
+    println!(
+        "== drain: {records}-record backlog, {PARTITIONS} partitions, first result to 99%, medians of {rounds} \
+         alternating rounds =="
+    );
+    println!(
+        "| contender | text model | 16-feature model | peak RSS text / features | CPU per record text / features |"
+    );
+    println!("| --- | --- | --- | --- | --- |");
+    for c in contenders {
+        let mb = |m: Option<f64>| m.map_or("-".into(), |m| format!("{m:.0} MB"));
+        let us = |m: Option<f64>| m.map_or("-".into(), |m| format!("{m:.1} us"));
+        println!(
+            "| {} | {} | {} | {} / {} | {} / {} |",
+            c.label,
+            rate(rates(&c.label, Model::Text)),
+            rate(rates(&c.label, Model::Features)),
+            mb(get(&c.label, Model::Text, |f| &f.rss)),
+            mb(get(&c.label, Model::Features, |f| &f.rss)),
+            us(get(&c.label, Model::Text, |f| &f.cpu_us)),
+            us(get(&c.label, Model::Features, |f| &f.cpu_us)),
+        );
+    }
+    println!(
+        "| {MODEL_ONLY}, batch {WORKER_BATCH}, 1 thread (the model-only ceiling) | {} | {} | | |",
+        rate(rates(MODEL_ONLY, Model::Text)),
+        rate(rates(MODEL_ONLY, Model::Features))
+    );
+    let Some(w) = contenders.iter().find(|c| c.family() == "worker") else { return };
+    for other in contenders.iter().filter(|c| c.label != w.label) {
+        let t = ratio(rates(&w.label, Model::Text), rates(&other.label, Model::Text));
+        let f = ratio(rates(&w.label, Model::Features), rates(&other.label, Model::Features));
+        // CPU per record: how many times less CPU the worker spends.
+        let ct = ratio(get(&other.label, Model::Text, |f| &f.cpu_us), get(&w.label, Model::Text, |f| &f.cpu_us));
+        let cf =
+            ratio(get(&other.label, Model::Features, |f| &f.cpu_us), get(&w.label, Model::Features, |f| &f.cpu_us));
+        println!("| ratio {} / {} | {t} | {f} | | {ct} / {cf} less CPU |", w.label, other.label);
+    }
+    let t = ratio(rates(&w.label, Model::Text), rates(MODEL_ONLY, Model::Text));
+    let f = ratio(rates(&w.label, Model::Features), rates(MODEL_ONLY, Model::Features));
+    println!("| ratio {} / {MODEL_ONLY} | {t} | {f} | | |", w.label);
+    let t = ratio(rates(EXACTLY_ONCE, Model::Text), rates(&w.label, Model::Text));
+    let f = ratio(rates(EXACTLY_ONCE, Model::Features), rates(&w.label, Model::Features));
+    println!("| ratio exactly-once / at-least-once (this build) | {t} | {f} | | |");
+}
+
+fn contenders(only: &Option<Vec<String>>) -> Vec<Contender> {
+    let this = PathBuf::from(env!("CARGO_BIN_EXE_product-categorizer"));
+    let mut all = vec![
+        Contender { label: "worker (this build)".into(), kind: Kind::Worker(this.clone(), vec![]) },
+        Contender { label: EXACTLY_ONCE.into(), kind: Kind::Worker(this.clone(), vec![EXACTLY_ONCE_ENV]) },
     ];
-    if let Some(baseline) = std::env::var_os("BENCH_BASELINE_BIN") {
-        contenders.push(("baseline", baseline.into(), vec![]));
-    }
     if std::env::var_os("BENCH_SHADOW").is_some() {
-        contenders.push(("+ shadow", this, vec![("SHADOW_MODEL_PATH", TEXT_MODEL)]));
+        let shadow = vec![("SHADOW_MODEL_PATH", TEXT_MODEL)];
+        all.push(Contender { label: "worker + text shadow".into(), kind: Kind::Worker(this, shadow) });
     }
-    println!("end to end (start worker, drain {RECORDS} records from 6 partitions, publish results), {ROUNDS} rounds:");
-    let mut rates = vec![Vec::new(); contenders.len()];
-    for round in 1..=ROUNDS {
-        for ((label, binary, env), rates) in contenders.iter().zip(&mut rates) {
-            let rate = drain(binary, env).await;
-            println!("  round {round} {label:<12} {rate:>8.0} records/s");
-            rates.push(rate);
+    // Other builds (or wrapper scripts that set variables and exec a build),
+    // separated by ':'.
+    let baselines = std::env::var("BENCH_BASELINE_BIN").unwrap_or_default();
+    for baseline in baselines.split(':').filter(|b| !b.is_empty()) {
+        let name = Path::new(baseline).file_name().map_or(baseline.into(), |n| n.to_string_lossy());
+        all.push(Contender { label: format!("worker ({name})"), kind: Kind::Worker(baseline.into(), vec![]) });
+    }
+    all.push(Contender { label: "Python consumer, batch 500".into(), kind: Kind::Python });
+    all.push(Contender { label: "kcat passthrough (kcat -C piped to kcat -P)".into(), kind: Kind::Kcat });
+    all.retain(|c| only.as_ref().is_none_or(|only| only.iter().any(|o| o == c.family())));
+    all
+}
+
+async fn drains(o: &Options, contenders: &[Contender]) -> Results {
+    let marks = Watermarks::new();
+    let mut backlogs = Vec::new();
+    for &model in &o.models {
+        let topic = unique("bench-backlog");
+        let started = Instant::now();
+        fill(&topic, &model.events(o.records)).await;
+        println!("filled {topic}: {} {} events in {:.1} s", o.records, model.label(), started.elapsed().as_secs_f64());
+        backlogs.push((model, topic));
+    }
+    let mut results = Results::new();
+    for round in 1..=o.rounds {
+        println!("round {round} (load average {}):", load_average());
+        // Alternate the order too, so no contender always runs first.
+        let order: Vec<&Contender> = match round % 2 {
+            1 => contenders.iter().collect(),
+            _ => contenders.iter().rev().collect(),
+        };
+        for (model, topic) in &backlogs {
+            match model_only(*model) {
+                Ok((ceiling, service)) => {
+                    println!(
+                        "  {:<30} {:<17} {ceiling:>9.0} records/s  (app service: decode, validate, model, result \
+                         event: {service:.0})",
+                        MODEL_ONLY,
+                        model.label()
+                    );
+                    results.entry((MODEL_ONLY.to_owned(), *model)).or_default().rates.push(ceiling);
+                }
+                Err(e) => println!("  {MODEL_ONLY:<30} {:<17} FAILED: {e}", model.label()),
+            }
+            for c in &order {
+                match drain(c, *model, topic, o.records, &marks).await {
+                    Ok(d) => {
+                        println!(
+                            "  {:<30} {:<17} {:>9.0} records/s  peak RSS {:>4.0} MB  CPU {:>5.1} us/record",
+                            c.label,
+                            model.label(),
+                            d.rate,
+                            d.rss as f64 / 1e6,
+                            d.cpu_us
+                        );
+                        let entry = results.entry((c.label.clone(), *model)).or_default();
+                        entry.rates.push(d.rate);
+                        entry.rss.push(d.rss as f64 / 1e6);
+                        entry.cpu_us.push(d.cpu_us);
+                    }
+                    Err(e) => println!("  {:<30} {:<17} FAILED: {e}", c.label, model.label()),
+                }
+            }
         }
     }
-    let medians: Vec<f64> = rates.into_iter().map(median).collect();
-    for ((label, binary, _), median) in contenders.iter().zip(&medians) {
-        println!("  median {label:<12} {median:>8.0} records/s  ({})", binary.display());
+    delete_topics(&backlogs.into_iter().map(|(_, t)| t).collect::<Vec<_>>()).await;
+    results
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn latency(rate: f64, seconds: u64, guarantee: &str) {
+    println!();
+    println!(
+        "== latency, {guarantee}: text model, steady {rate:.0} records/s for {seconds} s, from the input timestamp \
+         to the result's append time, and to a read_committed reader seeing it =="
+    );
+    let input = unique("bench-latency");
+    let output = format!("{input}.out");
+    create_topic(&input, PARTITIONS).await;
+    create_output(&output).await;
+    // BENCH_LATENCY_BIN: the latency of another build (or settings wrapper).
+    let binary = std::env::var_os("BENCH_LATENCY_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_product-categorizer")), PathBuf::from);
+    println!("  worker: {}", binary.display());
+    let (mut command, http) = worker(&binary, Model::Text, &input, &output, &unique("bench-group"));
+    command.env(EXACTLY_ONCE_ENV.0, guarantee);
+    let log = std::env::temp_dir().join(format!("{}.log", unique("bench-latency")));
+    let file = std::fs::File::create(&log).expect("log file");
+    let mut child = command
+        .stdout(Stdio::from(file.try_clone().expect("log")))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .expect("spawn worker");
+    let ready_by = Instant::now() + Duration::from_secs(60);
+    while http_get(http, "/readyz").map(|(s, _)| s) != Some(200) && Instant::now() < ready_by {
+        std::thread::sleep(Duration::from_millis(100));
     }
-    for ((label, _, _), median) in contenders.iter().zip(&medians).skip(1) {
-        println!("  this build / {label}: {:.2}x", medians[0] / median);
+    let expected = Arc::new(AtomicUsize::new(usize::MAX));
+    let reader = {
+        let (output, expected) = (output.clone(), expected.clone());
+        let deadline = Instant::now() + Duration::from_secs(seconds + 90);
+        std::thread::spawn(move || read_live(&output, &expected, deadline))
+    };
+    let sent = produce_steadily(&input, rate, seconds);
+    expected.store(sent.len(), Ordering::SeqCst);
+    let seen = reader.join().expect("reader");
+    let rss = peak_rss(child.id()).unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    let warm_up = sent.first().map_or(0, |t| t + 1000);
+    let counted = seen.iter().filter_map(|(i, appended, visible)| {
+        let input_ts = *sent.get(*i)?;
+        (input_ts >= warm_up).then_some((appended - input_ts, visible - input_ts))
+    });
+    let (mut latencies, mut visible): (Vec<i64>, Vec<i64>) = counted.unzip();
+    visible.sort_unstable();
+    delete_topics(&[input.clone(), output.clone(), format!("{output}.dlq")]).await;
+    latencies.sort_unstable();
+    if latencies.is_empty() {
+        println!("  no results (worker log: {})", log.display());
+        return;
     }
+    println!(
+        "  sent {} ({:.0}/s), results counted {} (after 1 s warm-up), worker peak RSS {:.0} MB",
+        sent.len(),
+        sent.len() as f64 / seconds as f64,
+        latencies.len(),
+        rss as f64 / 1e6
+    );
+    for (what, l) in [("appended", &latencies), ("visible ", &visible)] {
+        println!(
+            "  {what}: p50 {} ms   p90 {} ms   p99 {} ms   max {} ms",
+            percentile(l, 0.5),
+            percentile(l, 0.9),
+            percentile(l, 0.99),
+            l[l.len() - 1]
+        );
+    }
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Sends record `i` (key `L<i>`) when `i / rate` seconds have passed; returns
+/// each record's timestamp.
+fn produce_steadily(topic: &str, rate: f64, seconds: u64) -> Vec<i64> {
+    let producer: ThreadedProducer<_> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("linger.ms", "1")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("producer");
+    let values = Model::Text.events(10_000);
+    let mut sent = Vec::with_capacity((rate * seconds as f64) as usize + 1);
+    let started = Instant::now();
+    let length = Duration::from_secs(seconds);
+    while started.elapsed() < length {
+        let due = (started.elapsed().as_secs_f64() * rate) as usize;
+        while sent.len() < due {
+            let i = sent.len();
+            let key = format!("L{i}");
+            let ts = now_ms();
+            let record = BaseRecord::to(topic).key(&key).payload(&values[i % values.len()]).timestamp(ts);
+            match producer.send(record) {
+                Ok(()) => sent.push(ts),
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let _ = producer.flush(Duration::from_secs(30));
+    sent
+}
+
+/// Reads the results as they become visible (read_committed, librdkafka's
+/// default) until `expected` are seen or `deadline`: per result, the index
+/// of its input (key `L<i>`), its append time and when it was seen.
+fn read_live(output: &str, expected: &AtomicUsize, deadline: Instant) -> Vec<(usize, i64, i64)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("bench-reader"))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("consumer");
+    let mut list = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        list.add_partition_offset(output, p, Offset::Beginning).expect("partition");
+    }
+    consumer.assign(&list).expect("assign");
+    let mut seen = Vec::new();
+    while seen.len() < expected.load(Ordering::SeqCst) && Instant::now() < deadline {
+        let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else { continue };
+        let visible = now_ms();
+        let index = message
+            .key()
+            .and_then(|k| std::str::from_utf8(k).ok())
+            .and_then(|k| k.strip_prefix('L'))
+            .and_then(|i| i.parse::<usize>().ok());
+        if let (Some(index), Some(appended)) = (index, message.timestamp().to_millis()) {
+            seen.push((index, appended, visible));
+        }
+    }
+    seen
 }
 
 #[tokio::main]
 async fn main() {
-    model_only();
-    end_to_end().await;
+    let o = options();
+    if let Some(model) = o.model_only {
+        return model_only_child(model);
+    }
+    println!("load average at start: {}", load_average());
+    let contenders = contenders(&o.only);
+    let results = drains(&o, &contenders).await;
+    table(&contenders, &results, o.records, o.rounds);
+    println!("load average at end of drains: {}", load_average());
+    let worker_text =
+        results.get(&("worker (this build)".to_owned(), Model::Text)).and_then(|r| median(r.rates.clone()));
+    match o.latency_rate.or(worker_text.map(|r| r / 2.0)) {
+        Some(rate) if o.latency_secs > 0 => {
+            latency(rate, o.latency_secs, "at-least-once").await;
+            latency(rate, o.latency_secs, "exactly-once").await;
+        }
+        _ => println!("(no latency run: give --latency-rate or include the worker)"),
+    }
+    println!("load average at end: {}", load_average());
 }

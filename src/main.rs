@@ -10,6 +10,11 @@ use product_categorizer::cli::predict;
 use product_categorizer::config::{Cli, Command};
 use product_categorizer::telemetry::logging;
 
+/// glibc malloc/free took ~30% of the worker's CPU on the feature model
+/// (README, Performance): every record allocates its JSON, strings and buffers.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

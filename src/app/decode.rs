@@ -1,7 +1,15 @@
 //! From the bytes of a `product-created` record to a valid [`Product`], or the
 //! reason it cannot be one.
+//!
+//! The event is parsed in one pass into the few fields the worker reads,
+//! borrowing their strings from the record when the JSON has no escapes;
+//! other fields are checked for well-formed JSON and skipped without being
+//! built. Of duplicate keys, the last wins.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::domain::{InputKind, ModelInput, Product, ProductId, RejectReason, Rejection};
 
@@ -13,62 +21,107 @@ pub(crate) fn decode(
     max_text_chars: usize,
 ) -> Result<Product, Rejection> {
     let event = parse_object(value)?;
-    let event_id = optional_str(&event, "event_id")?.map(str::to_owned);
-    let id = product_id(&event, key)?;
+    let event_id = optional_str(&event.event_id, "event_id")?.map(str::to_owned);
+    let id = product_id(&event.product_id, key)?;
     // The text fields are type-checked for every model: a wrong type is a
     // producer bug worth reporting even when this model does not read them.
-    let text_fields = text_fields(&event)?;
+    let text_fields = [
+        optional_str(&event.name, "name")?,
+        optional_str(&event.brand, "brand")?,
+        optional_str(&event.description, "description")?,
+    ];
     let input = match input {
         InputKind::Text => ModelInput::Text(text(text_fields, max_text_chars)?),
-        InputKind::Features { width } => ModelInput::Features(features(&event, width)?),
+        InputKind::Features { width } => ModelInput::Features(features(&event.features, width)?),
     };
     Ok(Product { id, event_id, input })
 }
 
-fn parse_object(value: &[u8]) -> Result<Map<String, Value>, Rejection> {
+/// The fields of a product event the worker reads; `None` when absent.
+#[derive(Default)]
+struct Event<'a> {
+    event_id: Option<Field<'a>>,
+    product_id: Option<Field<'a>>,
+    name: Option<Field<'a>>,
+    brand: Option<Field<'a>>,
+    description: Option<Field<'a>>,
+    features: Option<Field<'a>>,
+}
+
+/// A JSON value as far as decoding needs it: strings borrowed when they can
+/// be, objects only noted.
+#[derive(Debug)]
+enum Field<'a> {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    Str(Cow<'a, str>),
+    Array(Vec<Field<'a>>),
+    Object,
+}
+
+impl Field<'_> {
+    fn json_type(&self) -> &'static str {
+        match self {
+            Field::Null => "null",
+            Field::Bool(_) => "boolean",
+            Field::Number(_) => "number",
+            Field::Str(_) => "string",
+            Field::Array(_) => "array",
+            Field::Object => "object",
+        }
+    }
+}
+
+/// The value as JSON, containers abbreviated.
+impl fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::Null => f.write_str("null"),
+            Field::Bool(b) => write!(f, "{b}"),
+            Field::Number(n) => write!(f, "{n}"),
+            Field::Str(s) => write!(f, "{}", serde_json::Value::from(s.as_ref())),
+            Field::Array(_) => f.write_str("[...]"),
+            Field::Object => f.write_str("{...}"),
+        }
+    }
+}
+
+fn parse_object(value: &[u8]) -> Result<Event<'_>, Rejection> {
     let invalid = |detail: String| Rejection::new(RejectReason::InvalidJson, detail);
     if value.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid("the record value is empty".into()));
     }
-    match serde_json::from_slice::<Value>(value) {
-        Ok(Value::Object(object)) => Ok(object),
-        Ok(other) => Err(invalid(format!("the record value is a JSON {}, not an object", json_type(&other)))),
+    let mut parser = serde_json::Deserializer::from_slice(value);
+    let parsed = Document::deserialize(&mut parser).and_then(|document| parser.end().map(|()| document));
+    match parsed {
+        Ok(Document::Object(event)) => Ok(event),
+        Ok(Document::Other(found)) => Err(invalid(format!("the record value is a JSON {found}, not an object"))),
         Err(e) => Err(invalid(format!("the record value is not valid JSON: {e}"))),
     }
 }
 
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-fn wrong_type(field: &str, expected: &str, found: &Value) -> Rejection {
+fn wrong_type(field: &str, expected: &str, found: &Field<'_>) -> Rejection {
     Rejection::new(
         RejectReason::InvalidField,
-        format!("field `{field}` must be {expected}, found {}", json_type(found)),
+        format!("field `{field}` must be {expected}, found {}", found.json_type()),
     )
 }
 
 /// Absent and null both mean "not given".
-fn optional_str<'a>(event: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, Rejection> {
-    match event.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+fn optional_str<'a>(value: &'a Option<Field<'_>>, field: &str) -> Result<Option<&'a str>, Rejection> {
+    match value {
+        None | Some(Field::Null) => Ok(None),
+        Some(Field::Str(s)) => Ok(Some(s)),
         Some(other) => Err(wrong_type(field, "a string", other)),
     }
 }
 
-fn product_id(event: &Map<String, Value>, key: Option<&[u8]>) -> Result<ProductId, Rejection> {
-    let from_event = match event.get("product_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => ProductId::parse(s),
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => ProductId::parse(&n.to_string()),
+fn product_id(value: &Option<Field<'_>>, key: Option<&[u8]>) -> Result<ProductId, Rejection> {
+    let from_event = match value {
+        None | Some(Field::Null) => None,
+        Some(Field::Str(s)) => ProductId::parse(s),
+        Some(Field::Number(n)) if n.is_i64() || n.is_u64() => ProductId::parse(&n.to_string()),
         Some(other) => return Err(wrong_type("product_id", "a string or an integer", other)),
     };
     if let Some(id) = from_event {
@@ -79,10 +132,6 @@ fn product_id(event: &Map<String, Value>, key: Option<&[u8]>) -> Result<ProductI
     let key =
         std::str::from_utf8(key).map_err(|_| missing("the event has no product_id and the record key is not UTF-8"))?;
     ProductId::parse(key).ok_or_else(|| missing("the event has no product_id and the record key is blank"))
-}
-
-fn text_fields(event: &Map<String, Value>) -> Result<[Option<&str>; 3], Rejection> {
-    Ok([optional_str(event, "name")?, optional_str(event, "brand")?, optional_str(event, "description")?])
 }
 
 fn text(parts: [Option<&str>; 3], max_chars: usize) -> Result<String, Rejection> {
@@ -99,22 +148,32 @@ fn text(parts: [Option<&str>; 3], max_chars: usize) -> Result<String, Rejection>
 /// The text a text model reads: the trimmed, non-empty parts joined by one
 /// space. Training (ml/) composes text the same way; keep them in step.
 fn compose_text(parts: [Option<&str>; 3]) -> String {
-    let joined = parts.into_iter().flatten().map(str::trim).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
+    let parts = parts.map(|p| p.map_or("", str::trim));
+    let mut joined = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for part in parts.into_iter().filter(|p| !p.is_empty()) {
+        if !joined.is_empty() {
+            joined.push(' ');
+        }
+        joined.push_str(part);
+    }
     // ONNX Runtime string tensors are C strings: a NUL would cut the text.
-    joined.replace('\0', " ")
+    match joined.contains('\0') {
+        true => joined.replace('\0', " "),
+        false => joined,
+    }
 }
 
-fn features(event: &Map<String, Value>, width: usize) -> Result<Vec<f32>, Rejection> {
+fn features(value: &Option<Field<'_>>, width: usize) -> Result<Vec<f32>, Rejection> {
     let invalid = |detail: String| Rejection::new(RejectReason::InvalidFeatures, detail);
-    let items = match event.get("features") {
-        None | Some(Value::Null) => {
+    let items = match value {
+        None | Some(Field::Null) => {
             return Err(invalid(format!("field `features` is missing; the model expects {width} numbers")))
         }
-        Some(Value::Array(items)) => items,
+        Some(Field::Array(items)) => items,
         Some(other) => {
             return Err(invalid(format!(
                 "field `features` must be an array of {width} numbers, found {}",
-                json_type(other)
+                other.json_type()
             )))
         }
     };
@@ -125,12 +184,237 @@ fn features(event: &Map<String, Value>, width: usize) -> Result<Vec<f32>, Reject
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            item.as_f64()
+            let number = match item {
+                Field::Number(n) => n.as_f64(),
+                _ => None,
+            };
+            number
                 .map(|x| x as f32)
                 .filter(|x| x.is_finite())
                 .ok_or_else(|| invalid(format!("features[{i}] is not a finite number: {item}")))
         })
         .collect()
+}
+
+/// A whole record value: the event, or the JSON type it has instead.
+enum Document<'a> {
+    Object(Event<'a>),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Document<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DocumentVisitor)
+    }
+}
+
+struct DocumentVisitor;
+
+impl<'de> Visitor<'de> for DocumentVisitor {
+    type Value = Document<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut event = Event::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            let slot = match key {
+                Key::EventId => &mut event.event_id,
+                Key::ProductId => &mut event.product_id,
+                Key::Name => &mut event.name,
+                Key::Brand => &mut event.brand,
+                Key::Description => &mut event.description,
+                Key::Features => &mut event.features,
+                Key::Other => {
+                    map.next_value::<Skip>()?;
+                    continue;
+                }
+            };
+            *slot = Some(map.next_value()?);
+        }
+        Ok(Document::Object(event))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Document::Other("array"))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Document::Other("null"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Document::Other("boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Document::Other("number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Document::Other("number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Document::Other("number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Document::Other("string"))
+    }
+}
+
+/// The keys the worker reads; every other key is skipped.
+enum Key {
+    EventId,
+    ProductId,
+    Name,
+    Brand,
+    Description,
+    Features,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl Visitor<'_> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Key, E> {
+        Ok(match key {
+            "event_id" => Key::EventId,
+            "product_id" => Key::ProductId,
+            "name" => Key::Name,
+            "brand" => Key::Brand,
+            "description" => Key::Description,
+            "features" => Key::Features,
+            _ => Key::Other,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Field<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+impl<'de> Visitor<'de> for FieldVisitor {
+    type Value = Field<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Field::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(Field::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(Field::Number(n.into()))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(Field::Number(n.into()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<Self::Value, E> {
+        serde_json::Number::from_f64(x).map(Field::Number).ok_or_else(|| E::custom("number out of range"))
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Field::Str(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Field::Str(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(16).min(1024));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Field::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(Field::Object)
+    }
+}
+
+/// Any JSON value, read and dropped. Unlike `IgnoredAny` it goes through the
+/// parser's nesting limit, so a value nested too deep stays invalid JSON.
+struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(Skip)
+    }
 }
 
 #[cfg(test)]
@@ -192,6 +476,24 @@ mod tests {
         ] {
             assert_eq!(reason(bad, Some(b"k"), TEXT), RejectReason::InvalidField, "{bad}");
         }
+    }
+
+    #[test]
+    fn escaped_strings_and_duplicate_keys_decode_like_any_json_parser() {
+        let p = decode(br#"{"product_id":"A\u0031","name":"x","name":"Cabo \"HDMI\"\t2m"}"#, None, TEXT, 100).unwrap();
+        assert_eq!(p.id.as_str(), "A1");
+        assert_eq!(p.input, ModelInput::Text("Cabo \"HDMI\"\t2m".into()), "the last of duplicate keys wins");
+        let p = decode(br#"{"product_id":"A","name":"a\u0000b"}"#, None, TEXT, 100).unwrap();
+        assert_eq!(p.input, ModelInput::Text("a b".into()), "NUL cannot reach ONNX Runtime");
+    }
+
+    #[test]
+    fn skipped_fields_must_still_be_valid_json() {
+        for bad in [r#"{"name":"x","extra":[1,}"#, r#"{"name":"x","extra":tru}"#, r#"{"name":"x"} trailing"#] {
+            assert_eq!(reason(bad, Some(b"k"), TEXT), RejectReason::InvalidJson, "{bad}");
+        }
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert_eq!(reason(&format!("{{\"name\":{deep}}}"), Some(b"k"), TEXT), RejectReason::InvalidJson);
     }
 
     #[test]

@@ -127,7 +127,7 @@ impl<P: Predictor> Scorer<P> {
                 Some(Ok(product)) => match predictions.next() {
                     Some(Ok(prediction)) => Outcome::Categorized(Box::new(self.event(
                         record.as_ref(),
-                        &product,
+                        product,
                         &prediction,
                         &categorized_at,
                     ))),
@@ -226,7 +226,7 @@ impl<P: Predictor> Scorer<P> {
     fn event(
         &self,
         record: &SourceRecord,
-        product: &Product,
+        product: Product,
         prediction: &Prediction,
         categorized_at: &str,
     ) -> CategorizedEvent {
@@ -235,7 +235,7 @@ impl<P: Predictor> Scorer<P> {
         let category = &self.model.categories[best];
         CategorizedEvent {
             event_id: self.event_id(record).to_string(),
-            product_id: product.id.to_string(),
+            product_id: product.id.into_string(),
             category: CategoryRef { code: category.code.clone(), name: category.name.clone() },
             confidence: round_probability(confidence),
             probabilities: Probabilities(
@@ -252,7 +252,7 @@ impl<P: Predictor> Scorer<P> {
                 topic: record.topic.clone(),
                 partition: record.partition,
                 offset: record.offset,
-                event_id: product.event_id.clone(),
+                event_id: product.event_id,
             },
             categorized_at: categorized_at.to_owned(),
         }
