@@ -247,23 +247,6 @@ pub const CONSUMER_DEFAULTS: &[Property] = &[
     },
     Property {
         client: Client::Consumer,
-        name: "queued.max.messages.kbytes",
-        value: "2048",
-        reason: "the prefetch queue is part of the memory budget: 2 MB instead of librdkafka's 64 MB \
-                 keeps peak RSS under a backlog ~40 MB lower at the same drain rate (README, \
-                 Performance); the pipeline holds its own bounded queue of fetched records anyway. \
-                 (queued.min.messages stays at librdkafka's default: lowering it to 2000 made the \
-                 consumer-lag statistics lag behind the broker's while partitions are paused)",
-    },
-    Property {
-        client: Client::Consumer,
-        name: "fetch.queue.backoff.ms",
-        value: "20",
-        reason: "with the small prefetch queue full, fetch again after 20 ms, not 1 s: librdkafka's \
-                 default would stall each partition for a second every time the worker falls behind",
-    },
-    Property {
-        client: Client::Consumer,
         name: "statistics.interval.ms",
         value: "5000",
         reason: "librdkafka statistics feed the consumer lag metrics",
