@@ -70,7 +70,9 @@ fn shadow(
     let (predictor, model, settings) = load_scorer(runtime, &config.model, path).context("the shadow model")?;
     metrics.set_shadow_model(&model);
     let publisher: Option<Box<dyn ShadowPublisher>> = match &config.shadow.shadow_topic {
-        Some(topic) => Some(Box::new(KafkaShadowPublisher::new(config.kafka.plain_producer(context())?, topic.clone()))),
+        Some(topic) => {
+            Some(Box::new(KafkaShadowPublisher::new(config.kafka.plain_producer(context())?, topic.clone())))
+        }
         None => None,
     };
     tracing::info!(shadow = %model.name, version = %model.version, topic = ?config.shadow.shadow_topic, "shadow model scores every record too");

@@ -497,7 +497,8 @@ impl KafkaConfig {
     /// A producer outside any transaction (the shadow results: best effort,
     /// never part of the exactly-once outputs).
     pub fn plain_producer<C: ClientContext + 'static>(&self, context: C) -> anyhow::Result<FutureProducer<C>> {
-        let plain = KafkaConfig { delivery_guarantee: DeliveryGuarantee::AtLeastOnce, transactional_id: None, ..self.clone() };
+        let plain =
+            KafkaConfig { delivery_guarantee: DeliveryGuarantee::AtLeastOnce, transactional_id: None, ..self.clone() };
         plain.producer(context)
     }
 

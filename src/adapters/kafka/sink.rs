@@ -127,14 +127,7 @@ impl KafkaSink {
         max_message_bytes: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
-        KafkaSink {
-            producer,
-            output_topic,
-            dlq_topic,
-            max_message_bytes,
-            metrics,
-            transactions: None,
-        }
+        KafkaSink { producer, output_topic, dlq_topic, max_message_bytes, metrics, transactions: None }
     }
 
     /// Exactly-once: outputs go out in transactions. The producer must have a
