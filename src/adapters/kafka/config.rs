@@ -56,7 +56,7 @@ pub struct KafkaConfig {
     /// <group>-<INSTANCE_ID> when INSTANCE_ID is set, else <group>-<hostname>-<pid>
     /// (stable across restarts of one container, whose pid is 1; otherwise a crashed
     /// instance's open transaction holds back read_committed consumers until
-    /// transaction.timeout.ms, 10 s, expires).
+    /// transaction.timeout.ms, 60 s, expires).
     #[arg(long, env = "TRANSACTIONAL_ID", value_parser = parse_instance_id)]
     pub transactional_id: Option<String>,
 
@@ -188,11 +188,13 @@ pub const EXACTLY_ONCE_LOCKED: &[Property] = &[Property {
 pub const EXACTLY_ONCE_PRODUCER_DEFAULTS: &[Property] = &[Property {
     client: Client::Producer,
     name: "transaction.timeout.ms",
-    value: "10000",
-    reason: "how long the broker keeps a transaction of a vanished instance open, holding back \
-             read_committed consumers of the outputs; also the longest a send may take (librdkafka's \
-             message.timeout.ms follows it): a failed send aborts the transaction and its records \
-             are processed again",
+    value: "60000",
+    reason: "how long a transaction may stay open: the broker aborts one older than this and the \
+             producer is then fenced (the worker exits and is restarted), so it must outlast a broker \
+             restart (10 s made the worker exit in make test's chaos run); it is also how long a \
+             vanished instance's transaction holds back read_committed consumers when no restart \
+             with the same TRANSACTIONAL_ID aborts it sooner, and the longest a send may take \
+             (librdkafka's message.timeout.ms follows it)",
 }];
 
 /// Limits the idempotent producer puts on properties the worker leaves to the
@@ -906,7 +908,7 @@ mod tests {
         assert_eq!(native(&consumer, "isolation.level"), "read_committed");
         let producer = eos.producer_config();
         assert_eq!(native(&producer, "transactional.id"), "product-categorizer-w-1");
-        assert_eq!(native(&producer, "transaction.timeout.ms"), "10000");
+        assert_eq!(native(&producer, "transaction.timeout.ms"), "60000");
         assert_eq!(producer.get("message.timeout.ms"), None, "librdkafka refuses 0 with transactions");
         assert!(producer.create::<FutureProducer>().is_ok(), "librdkafka takes it");
         let chosen = config(&["--delivery-guarantee", "exactly-once", "--transactional-id", "txn-a"]);

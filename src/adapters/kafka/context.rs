@@ -34,6 +34,9 @@ pub struct SecurityAlarm {
     last: Mutex<Option<String>>,
     reason: Mutex<Option<String>>,
     raised: CancellationToken,
+    /// The cluster answered a group request: the protocol matches, so a
+    /// connection closed at the first request is a broker going away.
+    spoken: AtomicBool,
 }
 
 impl SecurityAlarm {
@@ -94,16 +97,15 @@ pub(super) fn security_failure(code: Option<RDKafkaErrorCode>, reason: &str) -> 
 /// A log line that says the same: a broker that closes every connection at
 /// the client's first request (ApiVersion) expects another protocol, e.g. a
 /// plaintext client on a TLS listener. librdkafka reports it only as a log
-/// line, not as an error.
+/// line, not as an error. A reset (a broker killed or restarting) is not it.
 fn security_failure_in_log(facility: &str, message: &str) -> Option<String> {
-    (facility == "FAIL" && message.contains("Disconnected") && message.contains("in state APIVERSION_QUERY")).then(
-        || {
-            format!(
-                "the broker closes every connection at the first request: KAFKA_SECURITY_PROTOCOL does not match its \
+    let closed = message.contains("Disconnected") && !message.contains("reset by peer");
+    (facility == "FAIL" && closed && message.contains("in state APIVERSION_QUERY")).then(|| {
+        format!(
+            "the broker closes every connection at the first request: KAFKA_SECURITY_PROTOCOL does not match its \
              listener (SASL_SSL or SSL?): {message}"
-            )
-        },
-    )
+        )
+    })
 }
 
 pub struct WorkerContext {
@@ -224,6 +226,9 @@ impl ClientContext for WorkerContext {
             Notice | Info => tracing::info!(target: "librdkafka", "librdkafka: {facility} {message}"),
             Debug => tracing::debug!(target: "librdkafka", "librdkafka: {facility} {message}"),
         }
+        if self.security.spoken.load(Ordering::SeqCst) {
+            return;
+        }
         if let Some(failure) = security_failure_in_log(facility, message) {
             self.security.note(failure);
         }
@@ -237,6 +242,7 @@ impl ConsumerContext for WorkerContext {
     /// calls assign or unassign. librdkafka waits for that call. While the
     /// consumer closes, nobody is left to confirm: act at once.
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        self.security.spoken.store(true, Ordering::SeqCst);
         let partitions: Vec<i32> = tpl.elements_for_topic(&self.input_topic).iter().map(|e| e.partition()).collect();
         let rebalance = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assigned(partitions),
@@ -321,5 +327,10 @@ mod tests {
         let refused = "127.0.0.1:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed: Connection refused \
                        (after 0ms in state CONNECT)";
         assert!(security_failure_in_log("FAIL", refused).is_none(), "a broker that is down is waited for");
+        // What `make test`'s chaos run saw from a broker killed with -9 and
+        // restarting: it made the worker exit 1 before this exception.
+        let reset = "GroupCoordinator: 127.0.0.1:29092: Disconnected: connection reset by peer \
+                     (after 0ms in state APIVERSION_QUERY)";
+        assert!(security_failure_in_log("FAIL", reset).is_none(), "a broker going away is waited for");
     }
 }
