@@ -310,12 +310,14 @@ where
         while let Ok(Some(_)) = tokio::time::timeout_at(settle, self.deliveries.next()).await {}
         self.deliveries.clear();
         let began = self.window.take().is_some_and(|window| window.began);
+        // A window whose transaction never began has nothing to abort (nor
+        // to count): only its records are read again.
         if began {
             if let Err(error) = self.sink.abort().await {
                 return self.fail(format!("cannot abort the transaction: {error}"));
             }
+            self.metrics.transactions.with_label_values(&["aborted"]).inc();
         }
-        self.metrics.transactions.with_label_values(&["aborted"]).inc();
         let positions = self.partitions.rewind();
         let partitions = &self.partitions;
         self.batch.retain(|item| partitions.is_current(item.received.record.partition, item.epoch));
