@@ -157,7 +157,8 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         sink.init_transactions(&shutdown).await?;
     }
     let producer = sink.producer().clone();
-    let pipeline = Pipeline::new(source, sink, categorizer, metrics, health, config.pipeline.clone());
+    let pipeline = Pipeline::new(source, sink, categorizer, metrics, health, config.pipeline.clone())
+        .context("cannot start the model's thread")?;
     let (source, result) = pipeline.run(shutdown.clone()).await;
     shutdown.cancel();
     // Whatever is left in the producer's queue is given up: its records were

@@ -5,8 +5,10 @@ pub struct PipelineConfig {
     #[arg(long, env = "BATCH_SIZE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_size: u32,
 
-    /// Longest wait (ms) to fill a batch once its first record arrived.
-    #[arg(long, env = "BATCH_TIMEOUT_MS", default_value_t = 20)]
+    /// How long (ms) a batch that is not full waits for more records once
+    /// the model is idle. 0: the model takes whatever is there at once; while
+    /// it works, the next batch fills anyway.
+    #[arg(long, env = "BATCH_TIMEOUT_MS", default_value_t = 0)]
     pub batch_timeout_ms: u64,
 
     /// Most records taken but not yet done; at this bound the worker pauses its

@@ -24,6 +24,7 @@
 //! transaction before the partitions go.
 
 mod config;
+mod model_thread;
 mod partitions;
 mod tally;
 
@@ -35,12 +36,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use time::OffsetDateTime;
+use futures_util::FutureExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub use config::PipelineConfig;
+use model_thread::{Categorized, ModelThread, ModelThreadGone};
 use partitions::{Epoch, Partitions};
 use tally::Counted;
 
@@ -60,6 +62,9 @@ const MIN_WAITING: usize = 1024;
 const ABORT_SETTLE: Duration = Duration::from_millis(500);
 /// How long to wait before offering an output again to a full sink queue.
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
+/// Batches handed to the model at once: one in the model, one ready to start
+/// the moment it is done.
+const MODEL_QUEUE: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -121,16 +126,17 @@ struct ModelDown {
     backoff: Duration,
 }
 
-pub struct Pipeline<S: RecordSource, K: OutputSink<Meta = S::Meta>, P> {
+pub struct Pipeline<S: RecordSource, K: OutputSink<Meta = S::Meta>> {
     source: S,
     sink: K,
-    categorizer: Arc<Categorizer<P>>,
+    model: ModelThread<S::Meta>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     config: PipelineConfig,
     partitions: Partitions,
     /// Fetched, not yet taken: over the in-flight bound.
     waiting: VecDeque<Received<S::Meta>>,
+    /// Taken, not yet handed to the model.
     batch: Vec<Item<S::Meta>>,
     batch_deadline: Instant,
     deliveries: FuturesUnordered<Sending<K::Delivery, S::Meta>>,
@@ -143,27 +149,27 @@ pub struct Pipeline<S: RecordSource, K: OutputSink<Meta = S::Meta>, P> {
     doomed: Option<String>,
 }
 
-impl<S, K, P> Pipeline<S, K, P>
+impl<S, K> Pipeline<S, K>
 where
     S: RecordSource,
     K: OutputSink<Meta = S::Meta>,
-    P: Predictor + 'static,
 {
-    pub fn new(
+    /// Starts the model's thread.
+    pub fn new<P: Predictor + 'static>(
         source: S,
         sink: K,
         categorizer: Arc<Categorizer<P>>,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
         config: PipelineConfig,
-    ) -> Self {
-        Pipeline {
+    ) -> std::io::Result<Self> {
+        Ok(Pipeline {
             transactional: sink.transactional(),
             window: None,
             doomed: None,
             source,
             sink,
-            categorizer,
+            model: ModelThread::start(categorizer)?,
             metrics,
             health,
             waiting: VecDeque::new(),
@@ -175,7 +181,7 @@ where
             paused: false,
             model_down: None,
             fatal: None,
-        }
+        })
     }
 
     /// Runs until `shutdown` or a fatal error, then finishes what it can
@@ -196,17 +202,24 @@ where
         while self.fatal.is_none() {
             let flush_at = self.flush_at();
             let window_ends = self.window.as_ref().map(|window| window.deadline);
+            // Records the source has ready go before a partial batch, so that
+            // the model gets what arrived together in one call.
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return,
-                Some(done) = self.deliveries.next(), if !self.deliveries.is_empty() => self.delivered(done).await,
-                () = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
-                    self.flush().await;
+                done = self.model.next(), if self.model.pending() > 0 => self.categorized(done).await,
+                Some(done) = self.deliveries.next(), if !self.deliveries.is_empty() => {
+                    self.delivered(done).await;
+                    self.delivered_ready().await;
                 }
                 () = tokio::time::sleep_until(window_ends.unwrap_or_else(Instant::now)), if window_ends.is_some() => {}
                 event = self.source.next() => self.on_event(event).await,
+                () = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
+                    self.submit();
+                }
             }
-            self.admit().await;
+            self.admit();
+            self.dispatch();
             self.checkpoint().await;
             self.apply_back_pressure();
         }
@@ -342,14 +355,14 @@ where
     }
 
     /// Takes waiting records while fewer than `MAX_IN_FLIGHT` are in flight.
-    async fn admit(&mut self) {
+    fn admit(&mut self) {
         while self.partitions.in_flight() < self.config.max_in_flight as usize && self.fatal.is_none() {
             let Some(received) = self.waiting.pop_front() else { return };
-            self.take(received).await;
+            self.take(received);
         }
     }
 
-    async fn take(&mut self, received: Received<S::Meta>) {
+    fn take(&mut self, received: Received<S::Meta>) {
         let record = &received.record;
         let Some(epoch) = self.partitions.take(record.partition, record.offset) else {
             tracing::debug!(
@@ -367,9 +380,6 @@ where
             self.batch_deadline = Instant::now() + Duration::from_millis(self.config.batch_timeout_ms);
         }
         self.batch.push(Item { received, epoch });
-        if self.batch.len() >= self.config.batch_size as usize && self.model_down.is_none() {
-            self.flush().await;
-        }
     }
 
     fn assign(&mut self, partitions: Vec<i32>) {
@@ -392,6 +402,7 @@ where
     /// Finishes with revoked partitions before the source lets them go: waits
     /// (bounded) for their outputs, drops their fetched records, commits.
     async fn revoke(&mut self, partitions: Vec<i32>, lost: bool) {
+        self.settle_model().await;
         for &partition in &partitions {
             self.partitions.close(partition);
         }
@@ -440,43 +451,50 @@ where
         }
     }
 
-    /// When the held batch must be flushed: at once when full, at its
-    /// deadline, or at the model's next retry.
+    /// When to hand a batch that is not full to the model: once the model
+    /// is idle and the batch's first record waited `BATCH_TIMEOUT_MS`, or at
+    /// the model's next retry. While the model works, the batch fills.
     fn flush_at(&self) -> Option<Instant> {
         if self.batch.is_empty() {
             return None;
         }
-        Some(match &self.model_down {
-            Some(down) => down.retry_at,
-            None if self.batch.len() >= self.config.batch_size as usize => Instant::now(),
-            None => self.batch_deadline,
-        })
+        match &self.model_down {
+            Some(down) => (self.model.pending() == 0).then_some(down.retry_at),
+            None if self.model.pending() == 0 => Some(self.batch_deadline),
+            None => None,
+        }
     }
 
-    /// Categorizes up to a batch and sends each outcome, in order.
-    async fn flush(&mut self) {
+    /// Hands full batches to the model while it has room for them.
+    fn dispatch(&mut self) {
+        let full = self.config.batch_size as usize;
+        while self.model_down.is_none() && self.model.pending() < MODEL_QUEUE && self.batch.len() >= full {
+            self.submit();
+        }
+    }
+
+    /// Hands up to a batch to the model.
+    fn submit(&mut self) {
         let take = self.batch.len().min(self.config.batch_size as usize);
         let items: Vec<Item<S::Meta>> = self.batch.drain(..take).collect();
-        let categorizer = self.categorizer.clone();
-        let started = std::time::Instant::now();
-        let spans: Vec<tracing::Span> = items
-            .iter()
-            .map(|item| tracing::debug_span!(parent: &item.received.span, "categorize", otel.name = "categorize", batch.size = take))
-            .collect();
-        let categorized = tokio::task::spawn_blocking(move || {
-            let outcomes = categorizer.categorize(&items, OffsetDateTime::now_utc());
-            (items, outcomes)
-        })
-        .await;
-        drop(spans);
-        let (items, outcomes) = match categorized {
-            Ok((items, Ok(outcomes))) => (items, outcomes),
-            Ok((items, Err(unavailable))) => return self.hold(items, unavailable),
-            // The categorizer catches the model's panics; this is a bug of ours.
-            Err(join) => return self.fail(format!("the categorizer panicked: {join}")),
+        if let Err(gone) = self.model.submit(items) {
+            self.fail(gone.to_string());
+        }
+    }
+
+    /// Sends each outcome of a batch back from the model, in order.
+    async fn categorized(&mut self, done: Result<Categorized<S::Meta>, ModelThreadGone>) {
+        let Categorized { items, outcomes, took } = match done {
+            Ok(done) => done,
+            Err(gone) => return self.fail(gone.to_string()),
         };
-        self.metrics.inference_duration.observe(started.elapsed().as_secs_f64());
+        let outcomes = match outcomes {
+            Ok(outcomes) => outcomes,
+            Err(unavailable) => return self.hold(items, unavailable).await,
+        };
+        self.metrics.inference_duration.observe(took.as_secs_f64());
         self.metrics.batch_size.observe(items.len() as f64);
+        // While the model is down only its retry is in the model: this is it.
         if self.model_down.take().is_some() {
             self.health.set_model_available(true);
             tracing::info!("the model answers again; processing resumes");
@@ -485,6 +503,11 @@ where
             if self.fatal.is_some() || self.doomed.is_some() {
                 break;
             }
+            // Rewound or revoked while in the model: read again, or not ours.
+            let record = &item.received.record;
+            if !self.partitions.is_current(record.partition, item.epoch) {
+                continue;
+            }
             match outcome {
                 Outcome::Skipped => self.finish(&item, &outcome),
                 outcome => self.send(item, outcome).await,
@@ -492,8 +515,24 @@ where
         }
     }
 
-    /// The model failed on everything: keep the batch, retry later, not ready.
-    fn hold(&mut self, items: Vec<Item<S::Meta>>, unavailable: ModelUnavailable) {
+    /// Receives every batch still in the model and sends its outcomes.
+    async fn settle_model(&mut self) {
+        while self.model.pending() > 0 && self.fatal.is_none() {
+            let done = self.model.next().await;
+            self.categorized(done).await;
+        }
+    }
+
+    /// The model failed on everything: keep the batch, and every batch handed
+    /// over after it (they go back in front of the others, in order), retry
+    /// later, not ready.
+    async fn hold(&mut self, mut items: Vec<Item<S::Meta>>, unavailable: ModelUnavailable) {
+        while self.model.pending() > 0 {
+            match self.model.next().await {
+                Ok(later) => items.extend(later.items),
+                Err(gone) => return self.fail(gone.to_string()),
+            }
+        }
         let backoff = self.model_down.as_ref().map_or(MODEL_RETRY_MIN, |down| (down.backoff * 2).min(MODEL_RETRY_MAX));
         tracing::warn!(error = %unavailable, retry_in = ?backoff, held = items.len(), "model unavailable; holding the batch");
         self.health.set_model_available(false);
@@ -540,6 +579,14 @@ where
                 self.doomed.get_or_insert_with(|| describe(record, &error));
             }
             error => self.fail(describe(record, &error)),
+        }
+    }
+
+    /// Handles every other delivery that already finished, so positions are
+    /// stored once for all of them.
+    async fn delivered_ready(&mut self) {
+        while let Some(Some(done)) = self.deliveries.next().now_or_never() {
+            self.delivered(done).await;
         }
     }
 
@@ -619,10 +666,17 @@ where
             "stopping: finishing in-flight records"
         );
         self.model_down = None;
-        while !self.batch.is_empty() && self.fatal.is_none() && Instant::now() < deadline {
-            self.flush().await;
-            if self.model_down.is_some() || self.doomed.is_some() {
+        while self.fatal.is_none() && self.model_down.is_none() && self.doomed.is_none() {
+            if !self.batch.is_empty() && self.model.pending() < MODEL_QUEUE {
+                self.submit();
+                continue;
+            }
+            if self.model.pending() == 0 {
                 break;
+            }
+            match tokio::time::timeout_at(deadline, self.model.next()).await {
+                Ok(done) => self.categorized(done).await,
+                Err(_) => break,
             }
         }
         if self.transactional {

@@ -2,7 +2,7 @@
 //! delivery guarantees through the ports, with the test deciding when records
 //! arrive, when outputs are acknowledged and when rebalances happen.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,15 +17,30 @@ use crate::health::Health;
 use crate::ports::{PredictError, Predictor, Rebalance, SinkError};
 use crate::telemetry::Metrics;
 
-/// Category 0 for everything, unless broken.
+/// Category 0 for everything, unless broken. A closed gate holds every
+/// call at its start, so a test can act while a batch is in the model.
 #[derive(Clone, Default)]
 struct Model {
     broken: Arc<AtomicBool>,
+    /// This many batches fail whole: their call and every call after it
+    /// (the categorizer's one-record retries and probe) until the next batch.
+    failing_batches: Arc<AtomicUsize>,
+    failing: Arc<AtomicBool>,
+    gate_closed: Arc<AtomicBool>,
+    calls: Arc<AtomicUsize>,
 }
 
 impl Predictor for Model {
     fn predict(&self, inputs: &[&ModelInput]) -> Result<Vec<Prediction>, PredictError> {
-        if self.broken.load(Ordering::SeqCst) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        while self.gate_closed.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if inputs.len() > 1 {
+            let fails = self.failing_batches.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            self.failing.store(fails.is_ok(), Ordering::SeqCst);
+        }
+        if self.broken.load(Ordering::SeqCst) || self.failing.load(Ordering::SeqCst) {
             return Err(PredictError("the session is gone".into()));
         }
         Ok(inputs.iter().map(|_| Prediction { probabilities: vec![0.9, 0.1] }).collect())
@@ -69,7 +84,8 @@ fn start(config: PipelineConfig, broker: &MemoryBroker) -> Harness {
     health.set_model_loaded();
     let metrics = Arc::new(Metrics::new().expect("metrics"));
     let pipeline =
-        Pipeline::new(broker.source(), broker.sink(), Arc::new(categorizer), metrics.clone(), health.clone(), config);
+        Pipeline::new(broker.source(), broker.sink(), Arc::new(categorizer), metrics.clone(), health.clone(), config)
+            .expect("model thread");
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(pipeline.run(shutdown.clone()));
     Harness { model, health, metrics, shutdown, task }
@@ -246,6 +262,69 @@ async fn a_model_failing_on_everything_holds_the_stream_instead_of_dead_letterin
     h.stop().await.expect("clean stop");
 }
 
+/// The model runs on its own thread: while it works on a batch, the loop
+/// still handles acknowledgements and stores positions.
+#[tokio::test]
+async fn acknowledgements_are_handled_while_the_model_works() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    produce(&broker, 0, 4);
+    let h = start(config(), &broker);
+    eventually("the first batch sent", || broker.sent().len() == 4).await;
+    h.model.gate_closed.store(true, Ordering::SeqCst);
+    produce(&broker, 0, 4);
+    eventually("the second batch in the model", || h.model.calls.load(Ordering::SeqCst) == 2).await;
+    broker.ack_all();
+    eventually("position 4 stored while the model works", || broker.stored(0) == Some(4)).await;
+    h.model.gate_closed.store(false, Ordering::SeqCst);
+    broker.auto_ack(true);
+    eventually("the second batch done", || broker.stored(0) == Some(8)).await;
+    assert_eq!(offsets(&broker, 0), (0..8).collect::<Vec<_>>());
+    h.stop().await.expect("clean stop");
+}
+
+/// A batch that fails in the model is retried before the batch handed over
+/// after it, even when that one succeeded: a partition's outputs stay in
+/// offset order.
+#[tokio::test]
+async fn a_failed_batch_is_retried_before_the_batch_that_followed_it_into_the_model() {
+    let broker = MemoryBroker::default();
+    broker.auto_ack(true);
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    let h = start(config(), &broker);
+    h.model.gate_closed.store(true, Ordering::SeqCst);
+    h.model.failing_batches.store(1, Ordering::SeqCst);
+    produce(&broker, 0, 8);
+    eventually("the first batch in the model", || h.model.calls.load(Ordering::SeqCst) == 1).await;
+    settle().await;
+    h.model.gate_closed.store(false, Ordering::SeqCst);
+    eventually("8 outputs sent", || broker.sent().len() == 8).await;
+    assert!(h.model.calls.load(Ordering::SeqCst) >= 3, "the first batch was retried");
+    assert_eq!(offsets(&broker, 0), (0..8).collect::<Vec<_>>());
+    h.stop().await.expect("clean stop");
+}
+
+/// A revoke takes the batch still in the model through to its outputs, so
+/// their position is committed before the partition goes.
+#[tokio::test]
+async fn a_revoke_waits_for_the_batch_in_the_model() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    let h = start(config(), &broker);
+    h.model.gate_closed.store(true, Ordering::SeqCst);
+    produce(&broker, 0, 4);
+    eventually("the batch in the model", || h.model.calls.load(Ordering::SeqCst) == 1).await;
+    broker.rebalance(Rebalance::Revoked { partitions: vec![0], lost: false });
+    settle().await;
+    assert_eq!(broker.confirmed().len(), 1, "the revoke must wait for the batch in the model");
+    h.model.gate_closed.store(false, Ordering::SeqCst);
+    eventually("the batch's outputs sent", || broker.sent().len() == 4).await;
+    broker.ack_all();
+    eventually("revoke confirmed", || broker.confirmed().len() == 2).await;
+    assert_eq!(broker.committed(0), Some(4), "committed before it was handed over");
+    h.stop().await.expect("clean stop");
+}
+
 /// Defect 1: a result the broker can never take becomes a dead letter, at
 /// send time or at delivery, and the partition moves on.
 #[tokio::test]
@@ -386,6 +465,28 @@ async fn an_abortable_delivery_failure_aborts_rewinds_and_each_record_is_visible
     assert!(h.health.is_ready());
     let categorized = h.metrics.categorized.with_label_values(&["A"]).get();
     assert_eq!(categorized, 6, "counted at commit: the aborted outputs do not count");
+    h.stop().await.expect("clean stop");
+}
+
+/// A batch in the model when its transaction aborts comes back for records
+/// that are read again: its outcomes are dropped, not sent a second time.
+#[tokio::test]
+async fn a_batch_in_the_model_during_an_abort_is_dropped_and_each_record_is_visible_once() {
+    let broker = transactional(vec![0]);
+    produce(&broker, 0, 4);
+    let h = start(PipelineConfig { txn_max_ms: 50, ..config() }, &broker);
+    eventually("the first batch sent", || broker.sent().len() == 4).await;
+    h.model.gate_closed.store(true, Ordering::SeqCst);
+    produce(&broker, 0, 4);
+    eventually("the second batch in the model", || h.model.calls.load(Ordering::SeqCst) == 2).await;
+    broker.reply(0, Err(SinkError::Abortable("broker went away".into())));
+    eventually("aborted while the model works", || broker.aborted() == 1).await;
+    assert_eq!(broker.rewinds(), vec![(0, 0)]);
+    broker.auto_ack(true);
+    broker.ack_all();
+    h.model.gate_closed.store(false, Ordering::SeqCst);
+    eventually("committed", || broker.committed(0) == Some(8)).await;
+    assert_eq!(visible(&broker, 0), (0..8).collect::<Vec<_>>());
     h.stop().await.expect("clean stop");
 }
 

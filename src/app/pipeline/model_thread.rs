@@ -1,0 +1,80 @@
+//! The model on a thread of its own. The loop hands it batches and goes on
+//! fetching, sending and acknowledging while it works, so inference overlaps
+//! the I/O instead of taking turns with it. Batches come back in the order
+//! they were handed over.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use tokio::sync::mpsc as tokio_mpsc;
+
+use super::Item;
+use crate::app::{Categorizer, ModelUnavailable, Outcome};
+use crate::ports::Predictor;
+
+/// A batch back from the model.
+pub(super) struct Categorized<M> {
+    pub items: Vec<Item<M>>,
+    pub outcomes: Result<Vec<Outcome>, ModelUnavailable>,
+    /// Time in the model, not counting the wait in its queue.
+    pub took: Duration,
+}
+
+/// The model thread ended: a panic outside the model call (the categorizer
+/// catches the model's own), so a bug of ours.
+#[derive(Debug, thiserror::Error)]
+#[error("the model thread stopped")]
+pub(super) struct ModelThreadGone;
+
+pub(super) struct ModelThread<M> {
+    batches: mpsc::Sender<Vec<Item<M>>>,
+    results: tokio_mpsc::UnboundedReceiver<Categorized<M>>,
+    /// Handed over, not yet received back.
+    pending: usize,
+}
+
+impl<M: Send + 'static> ModelThread<M> {
+    /// The thread ends when this handle is dropped (after the batch it is on).
+    pub fn start<P: Predictor + 'static>(categorizer: Arc<Categorizer<P>>) -> std::io::Result<Self> {
+        let (batches, inbox) = mpsc::channel::<Vec<Item<M>>>();
+        let (outbox, results) = tokio_mpsc::unbounded_channel();
+        std::thread::Builder::new().name("model".into()).spawn(move || {
+            for items in inbox {
+                let started = Instant::now();
+                let spans: Vec<tracing::Span> = items
+                    .iter()
+                    .map(|item| {
+                        tracing::debug_span!(parent: &item.received.span, "categorize", otel.name = "categorize", batch.size = items.len())
+                    })
+                    .collect();
+                let outcomes = categorizer.categorize(&items, OffsetDateTime::now_utc());
+                drop(spans);
+                let done = Categorized { items, outcomes, took: started.elapsed() };
+                if outbox.send(done).is_err() {
+                    return;
+                }
+            }
+        })?;
+        Ok(ModelThread { batches, results, pending: 0 })
+    }
+
+    pub fn submit(&mut self, items: Vec<Item<M>>) -> Result<(), ModelThreadGone> {
+        self.batches.send(items).map_err(|_| ModelThreadGone)?;
+        self.pending += 1;
+        Ok(())
+    }
+
+    /// Batches handed over and not yet received back.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// The next batch back, in submission order. Cancel-safe.
+    pub async fn next(&mut self) -> Result<Categorized<M>, ModelThreadGone> {
+        let done = self.results.recv().await.ok_or(ModelThreadGone)?;
+        self.pending -= 1;
+        Ok(done)
+    }
+}
