@@ -218,9 +218,11 @@ where
                     self.submit();
                 }
             }
+            // A commit waits for the window's last acknowledgements: what it
+            // frees is taken right after, or nothing might wake the loop again.
+            self.checkpoint().await;
             self.admit();
             self.dispatch();
-            self.checkpoint().await;
             self.apply_back_pressure();
         }
     }

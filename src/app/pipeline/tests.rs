@@ -490,6 +490,25 @@ async fn a_batch_in_the_model_during_an_abort_is_dropped_and_each_record_is_visi
     h.stop().await.expect("clean stop");
 }
 
+/// The stall of exactly-once drains: a commit that waited for the window's
+/// last acknowledgements left every record done, the partitions paused on a
+/// full waiting queue, and nothing to wake the loop; records that wait must
+/// be taken once a commit frees the in-flight bound.
+#[tokio::test]
+async fn records_waiting_at_the_in_flight_bound_are_taken_after_a_commit_frees_it() {
+    let broker = transactional(vec![0]);
+    let total = 8 + super::MIN_WAITING + 100;
+    produce(&broker, 0, total);
+    let h = start(PipelineConfig { max_in_flight: 8, txn_max_ms: 20, ..config() }, &broker);
+    eventually("paused at the bound", || broker.paused().contains(&0) && broker.sent().len() == 8).await;
+    // The window is due: its commit waits for these acknowledgements.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    broker.auto_ack(true);
+    broker.ack_all();
+    eventually("every record committed", || broker.committed(0) == Some(total as i64)).await;
+    h.stop().await.expect("clean stop");
+}
+
 #[tokio::test]
 async fn a_commit_failing_abortably_is_aborted_and_the_window_processed_again() {
     let broker = transactional(vec![0]);
