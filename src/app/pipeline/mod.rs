@@ -213,7 +213,7 @@ where
                     self.delivered_ready().await;
                 }
                 () = tokio::time::sleep_until(window_ends.unwrap_or_else(Instant::now)), if window_ends.is_some() => {}
-                event = self.source.next() => self.on_event(event).await,
+                event = self.source.next(), if self.polls_source() => self.on_event(event).await,
                 () = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
                     self.submit();
                 }
@@ -221,10 +221,19 @@ where
             // A commit waits for the window's last acknowledgements: what it
             // frees is taken right after, or nothing might wake the loop again.
             self.checkpoint().await;
-            self.admit();
-            self.dispatch();
+            self.feed_model();
             self.apply_back_pressure();
         }
+    }
+
+    /// Whether to pull records from the source: while less than a batch
+    /// waits, since the source's own prefetch queue is the buffer (pausing
+    /// throws that queue away); and always when no record can be taken, so
+    /// that rebalances are served while back-pressure pauses the partitions.
+    fn polls_source(&self) -> bool {
+        self.waiting.len() < self.config.batch_size as usize
+            || self.model_down.is_some()
+            || self.partitions.in_flight() >= self.config.max_in_flight as usize
     }
 
     /// Moves positions forward: stored for the source's next commit, or, in
@@ -356,11 +365,24 @@ where
         }
     }
 
-    /// Takes waiting records while fewer than `MAX_IN_FLIGHT` are in flight.
-    fn admit(&mut self) {
-        while self.partitions.in_flight() < self.config.max_in_flight as usize && self.fatal.is_none() {
-            let Some(received) = self.waiting.pop_front() else { return };
-            self.take(received);
+    /// Takes waiting records into the batch (up to a batch, while fewer than
+    /// `MAX_IN_FLIGHT` are in flight) and hands full batches to the model
+    /// while it has room. Records wait in the queue, not the batch: taking
+    /// more than a batch would only move them around in memory.
+    fn feed_model(&mut self) {
+        let full = self.config.batch_size as usize;
+        loop {
+            while self.batch.len() < full
+                && self.partitions.in_flight() < self.config.max_in_flight as usize
+                && self.fatal.is_none()
+            {
+                let Some(received) = self.waiting.pop_front() else { break };
+                self.take(received);
+            }
+            if self.model_down.is_some() || self.model.pending() >= MODEL_QUEUE || self.batch.len() < full {
+                return;
+            }
+            self.submit();
         }
     }
 
@@ -464,14 +486,6 @@ where
             Some(down) => (self.model.pending() == 0).then_some(down.retry_at),
             None if self.model.pending() == 0 => Some(self.batch_deadline),
             None => None,
-        }
-    }
-
-    /// Hands full batches to the model while it has room for them.
-    fn dispatch(&mut self) {
-        let full = self.config.batch_size as usize;
-        while self.model_down.is_none() && self.model.pending() < MODEL_QUEUE && self.batch.len() >= full {
-            self.submit();
         }
     }
 
@@ -637,14 +651,15 @@ where
         let bound = (self.config.max_in_flight as usize).max(MIN_WAITING);
         let pause = self.model_down.is_some() || waiting >= bound;
         let resume = self.model_down.is_none() && waiting <= bound / 2;
-        let owned = self.partitions.owned();
         if pause && !self.paused {
+            let owned = self.partitions.owned();
             tracing::debug!(waiting, model_down = self.model_down.is_some(), "pausing partitions");
             if let Err(error) = self.source.pause(&owned) {
                 return self.source_failed("cannot pause partitions", error);
             }
             self.paused = true;
         } else if resume && self.paused {
+            let owned = self.partitions.owned();
             tracing::debug!(waiting, "resuming partitions");
             if let Err(error) = self.source.resume(&owned) {
                 return self.source_failed("cannot resume partitions", error);

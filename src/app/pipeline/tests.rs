@@ -283,6 +283,27 @@ async fn acknowledgements_are_handled_while_the_model_works() {
     h.stop().await.expect("clean stop");
 }
 
+/// Records wait in the source while the model is busy: the pipeline pulls
+/// about a batch ahead, so a slow model does not pause the partitions (which
+/// would throw the source's prefetched records away, to be fetched again).
+#[tokio::test]
+async fn a_busy_model_leaves_records_in_the_source_instead_of_pausing() {
+    let broker = MemoryBroker::default();
+    broker.auto_ack(true);
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    let h = start(config(), &broker);
+    h.model.gate_closed.store(true, Ordering::SeqCst);
+    let total = 2 * super::MIN_WAITING;
+    produce(&broker, 0, total);
+    eventually("a batch in the model", || h.model.calls.load(Ordering::SeqCst) == 1).await;
+    settle().await;
+    assert!(broker.paused().is_empty(), "paused while the model was merely busy");
+    h.model.gate_closed.store(false, Ordering::SeqCst);
+    eventually("everything sent", || broker.sent().len() == total).await;
+    assert!(broker.paused().is_empty());
+    h.stop().await.expect("clean stop");
+}
+
 /// A batch that fails in the model is retried before the batch handed over
 /// after it, even when that one succeeded: a partition's outputs stay in
 /// offset order.
