@@ -9,7 +9,7 @@
 //! 1. Model-only ceiling, in every round beside the drains: ONNX Runtime
 //!    alone (the worker's predictor on decoded inputs) and the app service
 //!    (decode + validate + model + result event), both at the worker's
-//!    default batch (64) and one inference thread.
+//!    default batch (512) and one inference thread.
 //! 2. Drain: a backlog (`--records`, 6 partitions) per model is filled once;
 //!    then every contender drains it in turn, in alternating rounds, each with
 //!    a fresh group and output topic. The rate is counted from the first
@@ -69,7 +69,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 6;
 /// The worker's default BATCH_SIZE and INFERENCE_THREADS.
-const WORKER_BATCH: usize = 64;
+const WORKER_BATCH: usize = 512;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_millis(25);
 /// The model-only ceiling's row in the results.

@@ -2,7 +2,7 @@
 #[derive(Debug, Clone, clap::Args)]
 pub struct PipelineConfig {
     /// Most records categorized in one model call.
-    #[arg(long, env = "BATCH_SIZE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, env = "BATCH_SIZE", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch_size: u32,
 
     /// How long (ms) a batch that is not full waits for more records once
