@@ -26,14 +26,16 @@
 //!    -P` (no parsing, no model): the passthrough ceiling.
 //! 3. Latency: a fresh topic, the worker (text model) ready, then steady
 //!    production at half its measured drain rate (or `--latency-rate`) for
-//!    `--latency-secs`; per result, its broker append time (the output topic
-//!    has message.timestamp.type=LogAppendTime) minus the input record's
-//!    timestamp (set by the bench producer at send time, linger.ms=1). The
-//!    first second is warm-up and not counted. Also per result: when a
-//!    read_committed reader, tailing the output during the run, saw it (for
-//!    exactly-once, results become visible at their transaction's commit).
-//!    Run at-least-once, then exactly-once. BENCH_LATENCY_BIN runs another
-//!    build (or settings wrapper) instead of this one.
+//!    `--latency-secs`; per result, its broker append time minus its input's
+//!    broker append time (both topics have message.timestamp.type=
+//!    LogAppendTime; the producer's delivery report carries the input's): the
+//!    worker's share, without the bench producer's own queueing. Also per
+//!    result, from the time the bench handed the input to its producer: the
+//!    result's append time, and when a read_committed reader, tailing the
+//!    output during the run, saw it (for exactly-once, results become visible
+//!    at their transaction's commit). The first second is warm-up and not
+//!    counted. Run at-least-once, then exactly-once. BENCH_LATENCY_BIN runs
+//!    another build (or settings wrapper) instead of this one.
 //!
 //!    The drain also runs this build with DELIVERY_GUARANTEE=exactly-once
 //!    (its output offsets include one commit marker per partition and
@@ -53,7 +55,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -64,8 +66,9 @@ use product_categorizer::ports::Predictor;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, FutureProducer, FutureRecord, Producer, ThreadedProducer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseRecord, FutureProducer, FutureRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 6;
 /// The worker's default BATCH_SIZE and INFERENCE_THREADS.
@@ -289,7 +292,7 @@ async fn delete_topics(topics: &[String]) {
     let _ = admin.delete_topics(&names, &AdminOptions::new()).await;
 }
 
-/// Output topics record the broker's append time: the latency run reads it.
+/// Topics that record the broker's append time: the latency run reads it.
 async fn create_output(topic: &str) {
     create_topic_with(topic, PARTITIONS, &[("message.timestamp.type", "LogAppendTime")]).await;
 }
@@ -639,12 +642,13 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 async fn latency(rate: f64, seconds: u64, guarantee: &str) {
     println!();
     println!(
-        "== latency, {guarantee}: text model, steady {rate:.0} records/s for {seconds} s, from the input timestamp \
-         to the result's append time, and to a read_committed reader seeing it =="
+        "== latency, {guarantee}: text model, steady {rate:.0} records/s for {seconds} s: from the input's append \
+         time to the result's; from the input's send to the result's append time, and to a read_committed reader \
+         seeing it =="
     );
     let input = unique("bench-latency");
     let output = format!("{input}.out");
-    create_topic(&input, PARTITIONS).await;
+    create_output(&input).await;
     create_output(&output).await;
     // BENCH_LATENCY_BIN: the latency of another build (or settings wrapper).
     let binary = std::env::var_os("BENCH_LATENCY_BIN")
@@ -669,21 +673,26 @@ async fn latency(rate: f64, seconds: u64, guarantee: &str) {
         let deadline = Instant::now() + Duration::from_secs(seconds + 90);
         std::thread::spawn(move || read_live(&output, &expected, deadline))
     };
-    let sent = produce_steadily(&input, rate, seconds);
+    let Produced { sent, appended: inputs_appended } = produce_steadily(&input, rate, seconds);
     expected.store(sent.len(), Ordering::SeqCst);
     let seen = reader.join().expect("reader");
     let rss = peak_rss(child.id()).unwrap_or(0);
     let _ = child.kill();
     let _ = child.wait();
     let warm_up = sent.first().map_or(0, |t| t + 1000);
-    let counted = seen.iter().filter_map(|(i, appended, visible)| {
-        let input_ts = *sent.get(*i)?;
-        (input_ts >= warm_up).then_some((appended - input_ts, visible - input_ts))
-    });
-    let (mut latencies, mut visible): (Vec<i64>, Vec<i64>) = counted.unzip();
-    visible.sort_unstable();
+    let (mut latencies, mut from_send, mut visible) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, appended, seen_at) in &seen {
+        let (Some(&sent_at), Some(&Some(input_appended))) = (sent.get(*i), inputs_appended.get(*i)) else { continue };
+        if sent_at >= warm_up {
+            latencies.push(appended - input_appended);
+            from_send.push(appended - sent_at);
+            visible.push(seen_at - sent_at);
+        }
+    }
     delete_topics(&[input.clone(), output.clone(), format!("{output}.dlq")]).await;
-    latencies.sort_unstable();
+    for l in [&mut latencies, &mut from_send, &mut visible] {
+        l.sort_unstable();
+    }
     if latencies.is_empty() {
         println!("  no results (worker log: {})", log.display());
         return;
@@ -695,7 +704,11 @@ async fn latency(rate: f64, seconds: u64, guarantee: &str) {
         latencies.len(),
         rss as f64 / 1e6
     );
-    for (what, l) in [("appended", &latencies), ("visible ", &visible)] {
+    for (what, l) in [
+        ("input appended -> result appended", &latencies),
+        ("input sent     -> result appended", &from_send),
+        ("input sent     -> result visible ", &visible),
+    ] {
         println!(
             "  {what}: p50 {} ms   p90 {} ms   p99 {} ms   max {} ms",
             percentile(l, 0.5),
@@ -710,14 +723,44 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// Sends record `i` (key `L<i>`) when `i / rate` seconds have passed; returns
-/// each record's timestamp.
-fn produce_steadily(topic: &str, rate: f64, seconds: u64) -> Vec<i64> {
-    let producer: ThreadedProducer<_> = ClientConfig::new()
+/// Per input record (by index): when the bench handed it to its producer,
+/// and its broker append time from the delivery report (None if it failed).
+struct Produced {
+    sent: Vec<i64>,
+    appended: Vec<Option<i64>>,
+}
+
+/// Keeps each record's append time from its delivery report: librdkafka
+/// reports the broker's time on a LogAppendTime topic.
+#[derive(Default)]
+struct AppendTimes(Mutex<Vec<Option<i64>>>);
+
+impl ClientContext for AppendTimes {}
+
+impl ProducerContext for AppendTimes {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
+        let Ok(message) = result else { return };
+        let mut times = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if times.len() <= index {
+            times.resize(index + 1, None);
+        }
+        times[index] = message.timestamp().to_millis();
+    }
+}
+
+/// Sends record `i` (key `L<i>`) when `i / rate` seconds have passed.
+/// linger.ms=5, not less: at 1 ms the producer sent ~1,900 requests/s, which
+/// the broker (on the same 2 cores) queued for 0.1-5 s under load, so inputs
+/// reached the broker long after their send time and the worker was charged
+/// for it.
+fn produce_steadily(topic: &str, rate: f64, seconds: u64) -> Produced {
+    let producer: ThreadedProducer<AppendTimes> = ClientConfig::new()
         .set("bootstrap.servers", brokers())
-        .set("linger.ms", "1")
+        .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
-        .create()
+        .create_with_context(AppendTimes::default())
         .expect("producer");
     let values = Model::Text.events(10_000);
     let mut sent = Vec::with_capacity((rate * seconds as f64) as usize + 1);
@@ -729,7 +772,8 @@ fn produce_steadily(topic: &str, rate: f64, seconds: u64) -> Vec<i64> {
             let i = sent.len();
             let key = format!("L{i}");
             let ts = now_ms();
-            let record = BaseRecord::to(topic).key(&key).payload(&values[i % values.len()]).timestamp(ts);
+            let record =
+                BaseRecord::with_opaque_to(topic, i).key(&key).payload(&values[i % values.len()]).timestamp(ts);
             match producer.send(record) {
                 Ok(()) => sent.push(ts),
                 Err(_) => std::thread::sleep(Duration::from_millis(1)),
@@ -738,7 +782,9 @@ fn produce_steadily(topic: &str, rate: f64, seconds: u64) -> Vec<i64> {
         std::thread::sleep(Duration::from_millis(1));
     }
     let _ = producer.flush(Duration::from_secs(30));
-    sent
+    let mut appended = std::mem::take(&mut *producer.context().0.lock().unwrap_or_else(PoisonError::into_inner));
+    appended.resize(sent.len(), None);
+    Produced { sent, appended }
 }
 
 /// Reads the results as they become visible (read_committed, librdkafka's
