@@ -134,7 +134,8 @@ pub struct Pipeline<S: RecordSource, K: OutputSink<Meta = S::Meta>> {
     health: Arc<Health>,
     config: PipelineConfig,
     partitions: Partitions,
-    /// Fetched, not yet taken: over the in-flight bound.
+    /// Fetched, not yet taken: about a batch ahead of the model, more at the
+    /// in-flight bound.
     waiting: VecDeque<Received<S::Meta>>,
     /// Taken, not yet handed to the model.
     batch: Vec<Item<S::Meta>>,
