@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Health {
     model_loaded: AtomicBool,
     model_available: AtomicBool,
+    model_stalled: AtomicBool,
     group_joined: AtomicBool,
     fatal: AtomicBool,
 }
@@ -15,6 +16,7 @@ impl Default for Health {
         Health {
             model_loaded: AtomicBool::new(false),
             model_available: AtomicBool::new(true),
+            model_stalled: AtomicBool::new(false),
             group_joined: AtomicBool::new(false),
             fatal: AtomicBool::new(false),
         }
@@ -31,6 +33,11 @@ impl Health {
         self.model_available.store(available, Ordering::Relaxed);
     }
 
+    /// True while a model call runs past its deadline.
+    pub fn set_model_stalled(&self, stalled: bool) {
+        self.model_stalled.store(stalled, Ordering::Relaxed);
+    }
+
     pub fn set_group_joined(&self, joined: bool) {
         self.group_joined.store(joined, Ordering::Relaxed);
     }
@@ -45,6 +52,7 @@ impl Health {
     pub fn is_ready(&self) -> bool {
         self.model_loaded.load(Ordering::Relaxed)
             && self.model_available.load(Ordering::Relaxed)
+            && !self.model_stalled.load(Ordering::Relaxed)
             && self.group_joined.load(Ordering::Relaxed)
             && !self.fatal.load(Ordering::Relaxed)
     }
@@ -57,6 +65,8 @@ impl Health {
             "model not loaded yet"
         } else if !self.model_available.load(Ordering::Relaxed) {
             "the model fails on every input; retrying"
+        } else if self.model_stalled.load(Ordering::Relaxed) {
+            "a model call is taking longer than MODEL_CALL_TIMEOUT_MS; waiting for it"
         } else if !self.group_joined.load(Ordering::Relaxed) {
             "consumer not in its group yet"
         } else {

@@ -3,6 +3,7 @@
 //! in-memory broker implements the source and sink for tests.
 
 use std::future::Future;
+use std::time::Duration;
 
 use crate::app::{CategorizedEvent, Outcome, SourceRecord};
 use crate::domain::{ModelInput, Prediction};
@@ -97,6 +98,14 @@ pub enum SinkError {
     /// The output is larger than the broker accepts.
     #[error("{0}")]
     TooLarge(String),
+    /// A transaction commit did not finish in time and its outcome is not
+    /// known yet: commit again (an abort would conflict with it).
+    #[error("{0}")]
+    CommitPending(String),
+    /// Withdrawn by [`OutputSink::release`] before it was delivered: its
+    /// record must be read again.
+    #[error("the output was withdrawn before delivery")]
+    Withdrawn,
     /// The open transaction cannot commit: abort it and process its records
     /// again.
     #[error("{0}")]
@@ -127,12 +136,22 @@ pub trait OutputSink: Send {
     fn begin(&mut self) -> Result<(), SinkError>;
 
     /// Commits the open transaction with these input positions, once every
-    /// output sent in it is acknowledged.
-    fn commit(&mut self, positions: &[(i32, i64)]) -> impl Future<Output = Result<(), SinkError>> + Send;
+    /// output sent in it is acknowledged; gives up after `budget` with
+    /// `CommitPending` (call it again) unless the sink knows better.
+    fn commit(
+        &mut self,
+        positions: &[(i32, i64)],
+        budget: Duration,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
 
     /// Aborts the open transaction: none of its outputs will ever be read
     /// (by `read_committed` consumers), and deliveries still pending fail.
     fn abort(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// The partitions' outputs still undelivered must never land: they belong
+    /// to another instance now. Their deliveries, and possibly those of other
+    /// partitions (Kafka withdraws everything queued), fail with `Withdrawn`.
+    fn release(&mut self, partitions: &[i32]);
 }
 
 /// Where a shadow model's results go for offline comparison. Best effort:

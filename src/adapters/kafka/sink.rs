@@ -16,14 +16,14 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::TopicPartitionList;
+use rdkafka::{ClientContext, TopicPartitionList};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span};
@@ -71,6 +71,9 @@ pub struct Transactions {
     /// How long one transactional call may block before it is retried.
     timeout: Duration,
     refused: Refusals,
+    /// The open transaction's input positions went to the coordinator: a
+    /// commit tried again after a timeout must not send them a second time.
+    offsets_sent: bool,
 }
 
 /// Input records (partition, offset) whose outputs the broker refused as too
@@ -113,7 +116,13 @@ impl Transactions {
         group_metadata: impl Fn() -> Option<ConsumerGroupMetadata> + Send + Sync + 'static,
         timeout: Duration,
     ) -> Self {
-        Transactions { input_topic, group_metadata: Box::new(group_metadata), timeout, refused: Refusals::default() }
+        Transactions {
+            input_topic,
+            group_metadata: Box::new(group_metadata),
+            timeout,
+            refused: Refusals::default(),
+            offsets_sent: false,
+        }
     }
 }
 
@@ -165,8 +174,8 @@ impl KafkaSink {
     }
 }
 
-fn enqueue(
-    producer: &FutureProducer<WorkerContext>,
+fn enqueue<C: ClientContext + 'static>(
+    producer: &FutureProducer<C>,
     message: &Outbound,
     transactional: bool,
 ) -> Result<DeliveryFuture, SinkError> {
@@ -177,6 +186,29 @@ fn enqueue(
     producer.send_result(record).map_err(|(error, _)| classify(&error, &message.topic, transactional))
 }
 
+/// Longest wait between two offers to a full producer queue.
+const QUEUE_FULL_MAX_WAIT: Duration = Duration::from_millis(200);
+
+/// Enqueues, waiting while the producer's queue is full: a send made from a
+/// delivery (a dead letter cut smaller) has no pipeline loop to offer it
+/// again, and a full queue is not a reason to stop the worker.
+async fn enqueue_when_room<C: ClientContext + 'static>(
+    producer: &FutureProducer<C>,
+    message: &Outbound,
+    transactional: bool,
+) -> Result<DeliveryFuture, SinkError> {
+    let mut wait = Duration::from_millis(5);
+    loop {
+        match enqueue(producer, message, transactional) {
+            Err(SinkError::QueueFull) => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(QUEUE_FULL_MAX_WAIT);
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Failures named with the topic they concern. Without transactions every
 /// failure that reaches the sink is permanent; in a transaction, anything an
 /// operator need not fix only dooms the transaction.
@@ -184,6 +216,7 @@ fn classify(error: &KafkaError, topic: &str, transactional: bool) -> SinkError {
     use RDKafkaErrorCode::*;
     match error.rdkafka_error_code() {
         Some(QueueFull) => SinkError::QueueFull,
+        Some(PurgeQueue | PurgeInflight) => SinkError::Withdrawn,
         Some(MessageSizeTooLarge | MessageBatchTooLarge) => {
             SinkError::TooLarge(format!("{topic} refused the record as too large: {error}"))
         }
@@ -251,7 +284,8 @@ impl From<KafkaError> for TransactionError {
 impl From<TransactionError> for SinkError {
     fn from(error: TransactionError) -> Self {
         match error {
-            Retry(message) | TransactionError::Abort(message) => SinkError::Abortable(message),
+            Retry(message) => SinkError::CommitPending(message),
+            TransactionError::Abort(message) => SinkError::Abortable(message),
             TransactionError::Fatal(message) => SinkError::Fatal(message),
         }
     }
@@ -267,25 +301,24 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// How many times a retriable transactional call is tried.
-const TRANSACTION_ATTEMPTS: usize = 5;
-
-/// Retries a blocking transactional call while librdkafka says it may.
-async fn retried<F>(what: &str, call: F) -> Result<(), TransactionError>
+/// Calls a blocking transactional call again while librdkafka says it may
+/// and `deadline` allows; each call waits at most `call_timeout`.
+async fn retried<F>(what: &str, deadline: Instant, call_timeout: Duration, call: F) -> Result<(), TransactionError>
 where
-    F: Fn() -> Result<(), KafkaError> + Send + Sync + Clone + 'static,
+    F: Fn(Duration) -> Result<(), KafkaError> + Send + Sync + Clone + 'static,
 {
-    let mut attempt = 1;
     loop {
-        match blocking(call.clone()).await {
-            Err(Retry(error)) if attempt < TRANSACTION_ATTEMPTS => {
-                tracing::warn!(%error, attempt, "{what} failed; retrying");
-                attempt += 1;
-            }
+        let left = deadline.saturating_duration_since(Instant::now()).max(MIN_CALL);
+        let call = call.clone();
+        match blocking(move || call(left.min(call_timeout))).await {
+            Err(Retry(error)) if Instant::now() < deadline => tracing::warn!(%error, "{what} failed; retrying"),
             other => return other,
         }
     }
 }
+
+/// The shortest wait given to a transactional call.
+const MIN_CALL: Duration = Duration::from_millis(100);
 
 /// The dead letter with its value cut to `value_bytes`, and headers saying
 /// so. A value that fits is sent as it is: the broker refuses whole batches,
@@ -384,15 +417,21 @@ impl OutputSink for KafkaSink {
     /// Local to the client (no request to the broker until the first send),
     /// so it runs on the caller's thread.
     fn begin(&mut self) -> Result<(), SinkError> {
+        if let Some(transactions) = self.transactions.as_mut() {
+            transactions.offsets_sent = false;
+        }
         self.producer.begin_transaction().map_err(|error| TransactionError::from(error).into())
     }
 
-    async fn commit(&mut self, positions: &[(i32, i64)]) -> Result<(), SinkError> {
-        let Some(transactions) = &self.transactions else {
+    /// A retriable failure is tried again within `budget`; past it the
+    /// commit is reported pending, and the next call finishes it (without
+    /// sending the positions again).
+    async fn commit(&mut self, positions: &[(i32, i64)], budget: Duration) -> Result<(), SinkError> {
+        let Some(transactions) = self.transactions.as_mut() else {
             return Err(SinkError::Fatal("commit without transactions".into()));
         };
-        let timeout = transactions.timeout;
-        if !positions.is_empty() {
+        let (deadline, timeout) = (Instant::now() + budget, transactions.timeout);
+        if !positions.is_empty() && !transactions.offsets_sent {
             let group = (transactions.group_metadata)()
                 .ok_or_else(|| SinkError::Abortable("the consumer is not in its group".into()))?;
             let mut list = TopicPartitionList::new();
@@ -401,22 +440,38 @@ impl OutputSink for KafkaSink {
                     .map_err(|error| SinkError::Fatal(format!("invalid position: {error}")))?;
             }
             let (producer, group) = (self.producer.clone(), Arc::new(group));
-            retried("sending the input positions to the transaction", move || {
+            retried("sending the input positions to the transaction", deadline, timeout, move |timeout| {
                 producer.send_offsets_to_transaction(&list, &group, timeout)
             })
             .await?;
+            transactions.offsets_sent = true;
         }
         let producer = self.producer.clone();
-        retried("committing the transaction", move || producer.commit_transaction(timeout)).await?;
+        retried("committing the transaction", deadline, timeout, move |timeout| producer.commit_transaction(timeout))
+            .await?;
+        transactions.offsets_sent = false;
         Ok(())
     }
 
     async fn abort(&mut self) -> Result<(), SinkError> {
         let timeout = self.transactions.as_ref().map_or(Duration::from_secs(10), |t| t.timeout);
         let producer = self.producer.clone();
-        retried("aborting the transaction", move || producer.abort_transaction(timeout))
-            .await
-            .map_err(|error| SinkError::Fatal(format!("cannot abort the transaction: {error}")))
+        let deadline = Instant::now() + timeout;
+        let aborted =
+            retried("aborting the transaction", deadline, timeout, move |timeout| producer.abort_transaction(timeout))
+                .await;
+        if let Some(transactions) = self.transactions.as_mut() {
+            transactions.offsets_sent = false;
+        }
+        aborted.map_err(|error| SinkError::Fatal(format!("cannot abort the transaction: {error}")))
+    }
+
+    /// librdkafka purges per producer, not per partition: every output not
+    /// yet acknowledged is withdrawn (the pipeline reads the records of the
+    /// partitions it keeps again).
+    fn release(&mut self, partitions: &[i32]) {
+        tracing::warn!(?partitions, "withdrawing every output not yet acknowledged");
+        self.producer.purge(rdkafka::producer::PurgeConfig::default().queue().inflight().non_blocking());
     }
 }
 
@@ -517,7 +572,7 @@ impl KafkaSink {
                 for value_bytes in FALLBACK_VALUE_BYTES {
                     let Err(SinkError::TooLarge(reason)) = &result else { break };
                     tracing::warn!(%reason, value_bytes, "dead letter refused as too large: sending it truncated");
-                    result = match enqueue(&producer, &truncated(&message, value_bytes), false) {
+                    result = match enqueue_when_room(&producer, &truncated(&message, value_bytes), false).await {
                         Ok(delivery) => delivered(delivery, &message.topic, false).await,
                         Err(error) => Err(error),
                     };
@@ -531,5 +586,44 @@ impl KafkaSink {
             }
             .instrument(span),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::PurgeConfig;
+
+    fn message() -> Outbound {
+        Outbound { topic: "t".into(), key: None, payload: b"x".to_vec(), headers: OwnedHeaders::new() }
+    }
+
+    /// Defect 9 of the delivery-core review: a dead letter re-sent from its
+    /// delivery met a full producer queue and the worker stopped; it must
+    /// wait for room instead.
+    #[tokio::test]
+    async fn a_send_from_a_delivery_waits_for_room_in_a_full_queue() {
+        // Nothing listens on port 1: the message stays queued.
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .set("queue.buffering.max.messages", "1")
+            .set("message.timeout.ms", "0")
+            .set("log_level", "0")
+            .create()
+            .expect("producer");
+        let first = enqueue(&producer, &message(), false).expect("room for one");
+        assert_eq!(enqueue(&producer, &message(), false).err(), Some(SinkError::QueueFull));
+        let waiting = {
+            let producer = producer.clone();
+            tokio::spawn(async move { enqueue_when_room(&producer, &message(), false).await.map(drop) })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "it must wait while the queue is full");
+        producer.purge(PurgeConfig::default().queue());
+        assert_eq!(delivered(first, "t", false).await, Err(SinkError::Withdrawn), "a purge withdraws");
+        let enqueued = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("enqueued once room");
+        assert_eq!(enqueued.expect("no panic"), Ok(()));
+        producer.purge(PurgeConfig::default().queue());
     }
 }

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::sync::{oneshot, Notify};
 
@@ -51,6 +52,15 @@ struct State {
     commit_failure: Option<SinkError>,
     aborted: usize,
     rewinds: Vec<(i32, i64)>,
+    /// A commit timed out with its outcome unknown: like librdkafka, an
+    /// abort now fails and the next commit finishes it.
+    commit_pending: bool,
+    /// Outputs sent and not yet acknowledged that make the sink's queue full.
+    queue_limit: Option<usize>,
+    /// Offers refused because the queue was full.
+    queue_full: usize,
+    /// Outputs withdrawn by `release`, never delivered.
+    withdrawn: Vec<(i32, i64)>,
 }
 
 /// Cloning gives another handle to the same broker.
@@ -124,6 +134,21 @@ impl MemoryBroker {
     /// Every rewind the source was asked for, in order.
     pub fn rewinds(&self) -> Vec<(i32, i64)> {
         self.state().rewinds.clone()
+    }
+
+    /// At most this many outputs wait for their acknowledgement; the sink
+    /// refuses more with `QueueFull`.
+    pub fn queue_limit(&self, limit: usize) {
+        self.state().queue_limit = Some(limit);
+    }
+
+    pub fn queue_full_refusals(&self) -> usize {
+        self.state().queue_full
+    }
+
+    /// Outputs (partition, offset) withdrawn before delivery.
+    pub fn withdrawn(&self) -> Vec<(i32, i64)> {
+        self.state().withdrawn.clone()
     }
 
     pub fn on_send(&self, hook: SendHook) {
@@ -216,9 +241,10 @@ impl RecordSource for MemorySource {
                 }
             }
             Rebalance::Revoked { partitions, .. } => {
+                // librdkafka keeps the application's pause flag of a
+                // partition across revoke and assign.
                 for partition in partitions {
                     state.fetch.remove(partition);
-                    state.paused.remove(partition);
                 }
             }
         }
@@ -300,6 +326,10 @@ impl OutputSink for MemorySink {
         if let Some(error) = state.hook.as_mut().and_then(|hook| hook(record, outcome)) {
             return Err(error);
         }
+        if state.queue_limit.is_some_and(|limit| state.waiting.len() >= limit) {
+            state.queue_full += 1;
+            return Err(SinkError::QueueFull);
+        }
         let index = state.sent.len();
         if state.transactional {
             let Some(open) = state.open.as_mut() else {
@@ -333,11 +363,13 @@ impl OutputSink for MemorySink {
     /// Like Kafka, positions and outputs become visible together. Unlike
     /// Kafka it does not wait for deliveries: committing before they finish
     /// is a pipeline bug, reported as fatal.
-    async fn commit(&mut self, positions: &[(i32, i64)]) -> Result<(), SinkError> {
+    async fn commit(&mut self, positions: &[(i32, i64)], _budget: Duration) -> Result<(), SinkError> {
         let mut state = self.broker.state();
         if let Some(error) = state.commit_failure.take() {
+            state.commit_pending = matches!(error, SinkError::CommitPending(_));
             return Err(error);
         }
+        state.commit_pending = false;
         let Some(open) = state.open.take() else {
             return Err(SinkError::Fatal("no transaction to commit".into()));
         };
@@ -352,10 +384,28 @@ impl OutputSink for MemorySink {
 
     async fn abort(&mut self) -> Result<(), SinkError> {
         let mut state = self.broker.state();
+        if state.commit_pending {
+            return Err(SinkError::Fatal("conflicting commit in progress".into()));
+        }
         for index in state.open.take().unwrap_or_default() {
             state.waiting.remove(&index);
         }
         state.aborted += 1;
         Ok(())
+    }
+
+    /// Like Kafka's purge, every output not yet acknowledged is withdrawn,
+    /// whatever its partition.
+    fn release(&mut self, _partitions: &[i32]) {
+        let mut state = self.broker.state();
+        let mut indexes: Vec<usize> = state.waiting.keys().copied().collect();
+        indexes.sort_unstable();
+        for index in indexes {
+            if let Some(reply) = state.waiting.remove(&index) {
+                let withdrawn = (state.sent[index].partition, state.sent[index].offset);
+                state.withdrawn.push(withdrawn);
+                let _ = reply.send(Err(SinkError::Withdrawn));
+            }
+        }
     }
 }

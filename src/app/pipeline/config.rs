@@ -11,6 +11,12 @@ pub struct PipelineConfig {
     #[arg(long, env = "BATCH_TIMEOUT_MS", default_value_t = 0)]
     pub batch_timeout_ms: u64,
 
+    /// Longest time (ms) one model call may take before the worker reports
+    /// itself not ready and pauses its partitions (it keeps polling, so it
+    /// stays in its group); it recovers when the call returns.
+    #[arg(long, env = "MODEL_CALL_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub model_call_timeout_ms: u64,
+
     /// Most records taken but not yet done; at this bound the worker pauses its
     /// partitions (it keeps polling, so it stays in its group).
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..))]

@@ -33,6 +33,10 @@ pub(super) struct ModelThread<M> {
     results: tokio_mpsc::UnboundedReceiver<Categorized<M>>,
     /// Handed over, not yet received back.
     pending: usize,
+    /// When the model started on the batch it is working on (as far as the
+    /// loop can tell: handed over to an idle model, or the previous batch
+    /// came back).
+    busy_since: Option<Instant>,
 }
 
 impl<M: Send + 'static> ModelThread<M> {
@@ -57,11 +61,14 @@ impl<M: Send + 'static> ModelThread<M> {
                 }
             }
         })?;
-        Ok(ModelThread { batches, results, pending: 0 })
+        Ok(ModelThread { batches, results, pending: 0, busy_since: None })
     }
 
     pub fn submit(&mut self, items: Vec<Item<M>>) -> Result<(), ModelThreadGone> {
         self.batches.send(items).map_err(|_| ModelThreadGone)?;
+        if self.pending == 0 {
+            self.busy_since = Some(Instant::now());
+        }
         self.pending += 1;
         Ok(())
     }
@@ -71,10 +78,16 @@ impl<M: Send + 'static> ModelThread<M> {
         self.pending
     }
 
+    /// Since when the model works on its current batch, if it works.
+    pub fn busy_since(&self) -> Option<Instant> {
+        self.busy_since
+    }
+
     /// The next batch back, in submission order. Cancel-safe.
     pub async fn next(&mut self) -> Result<Categorized<M>, ModelThreadGone> {
         let done = self.results.recv().await.ok_or(ModelThreadGone)?;
         self.pending -= 1;
+        self.busy_since = (self.pending > 0).then(Instant::now);
         Ok(done)
     }
 }

@@ -92,12 +92,15 @@ impl Partitions {
     }
 
     /// Forgets everything taken since the last commit: each partition that
-    /// took records since starts a new epoch (its pending outputs no longer
-    /// count) at its committed position. Returns where to read again, for the
-    /// partitions not being revoked.
-    pub fn rewind(&mut self) -> Vec<(i32, i64)> {
+    /// took records since (of `only`, when given) starts a new epoch (its
+    /// pending outputs no longer count) at its committed position. Returns
+    /// where to read again, for the partitions not being revoked.
+    pub fn rewind(&mut self, only: Option<&[i32]>) -> Vec<(i32, i64)> {
         let mut rewound = Vec::new();
         for (partition, p) in &mut self.owned {
+            if only.is_some_and(|only| !only.contains(partition)) {
+                continue;
+            }
             let Some(committed) = p.committed else { continue };
             if p.next.is_none_or(|next| next == committed) && p.pending.is_empty() {
                 continue;
@@ -277,7 +280,7 @@ mod tests {
             p.done(0, e0, offset);
         }
         let e1 = take_all(&mut p, 1, 5..7);
-        assert_eq!(p.rewind(), vec![(0, 15), (1, 5)], "partition 2 took nothing since its commit");
+        assert_eq!(p.rewind(None), vec![(0, 15), (1, 5)], "partition 2 took nothing since its commit");
         assert_eq!(p.in_flight(), 0);
         p.done(1, e1, 5);
         assert_eq!(p.committable(), vec![], "the old epoch moves nothing");

@@ -59,6 +59,7 @@ fn config() -> PipelineConfig {
     PipelineConfig {
         batch_size: 4,
         batch_timeout_ms: 5,
+        model_call_timeout_ms: 5_000,
         max_in_flight: 1000,
         revoke_timeout_secs: 5,
         shutdown_timeout_secs: 5,
@@ -592,4 +593,192 @@ async fn a_fenced_producer_ends_the_run_not_ready_with_nothing_committed() {
     assert!(!h.health.is_ready());
     assert_eq!(broker.committed(0), None);
     assert!(broker.visible().is_empty());
+}
+
+// The delivery-core review (issue 18): each defect, held by a test.
+
+/// Defect 1: librdkafka keeps a partition's pause flag across revoke and
+/// assign. A partition paused by back-pressure, revoked, and assigned again
+/// after the pressure went must flow again, not stay paused for ever.
+#[tokio::test]
+async fn a_partition_paused_then_revoked_and_assigned_again_is_resumed() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    let total = 8 + super::MIN_WAITING + 100;
+    produce(&broker, 0, total);
+    let h = start(PipelineConfig { max_in_flight: 8, revoke_timeout_secs: 0, ..config() }, &broker);
+    eventually("paused", || broker.paused().contains(&0)).await;
+    broker.rebalance(Rebalance::Revoked { partitions: vec![0], lost: false });
+    eventually("revoke confirmed", || broker.confirmed().len() == 2).await;
+    broker.auto_ack(true);
+    broker.ack_all();
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    eventually("assigned again", || broker.confirmed().len() == 3).await;
+    eventually("every record done after the reassignment", || broker.stored(0) == Some(total as i64)).await;
+    assert!(broker.paused().is_empty());
+    h.stop().await.expect("clean stop");
+}
+
+/// Defect 5: the model is down and holds its batch; a revoke takes those
+/// records away. Nothing is left to retry, so the partitions must not stay
+/// paused for ever: records assigned later flow once the model is back.
+#[tokio::test]
+async fn a_revoke_that_takes_the_held_batch_does_not_leave_the_partitions_paused() {
+    let broker = MemoryBroker::default();
+    broker.auto_ack(true);
+    broker.rebalance(Rebalance::Assigned(vec![0, 1]));
+    let h = start(config(), &broker);
+    h.model.broken.store(true, Ordering::SeqCst);
+    produce(&broker, 0, 3);
+    eventually("not ready, paused", || !h.health.is_ready() && broker.paused().contains(&0)).await;
+    broker.rebalance(Rebalance::Revoked { partitions: vec![0], lost: false });
+    eventually("revoke confirmed", || broker.confirmed().len() == 2).await;
+    h.model.broken.store(false, Ordering::SeqCst);
+    produce(&broker, 1, 2);
+    eventually("partition 1 done", || broker.stored(1) == Some(2)).await;
+    eventually("ready again", || h.health.is_ready()).await;
+    assert_eq!(broker.committed(0), Some(0), "the held records were not done: the next owner reads them");
+    h.stop().await.expect("clean stop");
+}
+
+/// Defect 9: a full sink queue holds the outputs, not the loop: rebalances
+/// are still served, it is not offered again every few milliseconds, and
+/// everything goes out in order once there is room.
+#[tokio::test]
+async fn a_full_sink_queue_holds_the_outputs_not_the_loop() {
+    let broker = MemoryBroker::default();
+    broker.queue_limit(2);
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    produce(&broker, 0, 6);
+    let h = start(config(), &broker);
+    eventually("the queue is full", || broker.sent().len() == 2 && broker.queue_full_refusals() > 0).await;
+    broker.rebalance(Rebalance::Assigned(vec![1]));
+    eventually("a rebalance served while the queue is full", || broker.confirmed().len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(broker.queue_full_refusals() <= 6, "offered {} times in 300 ms", broker.queue_full_refusals());
+    broker.auto_ack(true);
+    broker.ack_all();
+    eventually("every output sent", || broker.stored(0) == Some(6)).await;
+    assert_eq!(offsets(&broker, 0), (0..6).collect::<Vec<_>>());
+    h.stop().await.expect("clean stop");
+}
+
+/// Defect 6: a model call that hangs makes the worker not ready and pauses
+/// its partitions, while it keeps polling (a rebalance is served); it
+/// recovers when the call returns.
+#[tokio::test]
+async fn a_model_call_past_its_deadline_is_not_ready_and_keeps_the_group() {
+    let broker = MemoryBroker::default();
+    broker.auto_ack(true);
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    let h = start(PipelineConfig { model_call_timeout_ms: 100, ..config() }, &broker);
+    eventually("ready", || h.health.is_ready()).await;
+    h.model.gate_closed.store(true, Ordering::SeqCst);
+    produce(&broker, 0, 4);
+    eventually("not ready while the call hangs", || !h.health.is_ready()).await;
+    assert!(h.health.reason().contains("MODEL_CALL_TIMEOUT_MS"), "{}", h.health.reason());
+    eventually("paused", || broker.paused().contains(&0)).await;
+    broker.rebalance(Rebalance::Assigned(vec![1]));
+    eventually("a rebalance served while the model hangs", || broker.confirmed().len() == 2).await;
+    h.model.gate_closed.store(false, Ordering::SeqCst);
+    eventually("ready again", || h.health.is_ready()).await;
+    eventually("the batch done", || broker.stored(0) == Some(4)).await;
+    eventually("resumed", || broker.paused().is_empty()).await;
+    h.stop().await.expect("clean stop");
+}
+
+/// Defect 6, revoke side: a revoke does not wait for ever on a hung model;
+/// the records in it are left to the next owner.
+#[tokio::test]
+async fn a_revoke_does_not_wait_past_its_timeout_for_a_hung_model() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    let h = start(PipelineConfig { revoke_timeout_secs: 1, ..config() }, &broker);
+    h.model.gate_closed.store(true, Ordering::SeqCst);
+    produce(&broker, 0, 4);
+    eventually("the batch in the model", || h.model.calls.load(Ordering::SeqCst) == 1).await;
+    broker.rebalance(Rebalance::Revoked { partitions: vec![0], lost: false });
+    eventually("revoke confirmed within its timeout", || broker.confirmed().len() == 2).await;
+    assert_eq!(broker.committed(0), Some(0), "the records in the model are left to the next owner");
+    h.model.gate_closed.store(false, Ordering::SeqCst);
+    settle().await;
+    assert!(broker.sent().is_empty(), "outputs of a partition let go were sent: {:?}", broker.sent());
+    h.stop().await.expect("clean stop");
+}
+
+/// Defect 7: outputs of a revoked partition that did not settle in time are
+/// withdrawn before the partition goes, so none can land after the next
+/// owner's; the partition kept, whose outputs were withdrawn too, is read
+/// again from its stored position and stays in order.
+#[tokio::test]
+async fn unsettled_outputs_of_a_revoked_partition_are_withdrawn_before_it_goes() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0, 1]));
+    produce(&broker, 0, 2);
+    produce(&broker, 1, 2);
+    let h = start(PipelineConfig { revoke_timeout_secs: 0, ..config() }, &broker);
+    eventually("4 outputs sent", || broker.sent().len() == 4).await;
+    broker.rebalance(Rebalance::Revoked { partitions: vec![0], lost: false });
+    eventually("revoke confirmed", || broker.confirmed().len() == 2).await;
+    let mut withdrawn = broker.withdrawn();
+    withdrawn.sort_unstable();
+    assert_eq!(withdrawn, vec![(0, 0), (0, 1), (1, 0), (1, 1)]);
+    assert_eq!(broker.committed(0), Some(0));
+    broker.auto_ack(true);
+    eventually("partition 1 read again and done", || broker.stored(1) == Some(2)).await;
+    assert_eq!(broker.rewinds(), vec![(1, 0)]);
+    assert_eq!(offsets(&broker, 1), vec![0, 1, 0, 1]);
+    h.stop().await.expect("clean stop");
+}
+
+/// Defect 3: exactly-once, a window whose outputs are never acknowledged
+/// does not hold shutdown past its bound (nor the loop meanwhile).
+#[tokio::test]
+async fn exactly_once_shutdown_is_bounded_when_the_window_is_never_acknowledged() {
+    let broker = transactional(vec![0]);
+    produce(&broker, 0, 3);
+    let h = start(PipelineConfig { shutdown_timeout_secs: 1, txn_max_ms: 20, ..config() }, &broker);
+    eventually("3 outputs sent", || broker.sent().len() == 3).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    broker.rebalance(Rebalance::Assigned(vec![1]));
+    eventually("the loop goes on while the window waits", || broker.confirmed().len() == 2).await;
+    let started = std::time::Instant::now();
+    let result = h.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    assert!(matches!(result, Err(PipelineError::Unfinished(3))), "{result:?}");
+    assert_eq!(broker.committed(0), None);
+}
+
+/// Defect 3, revoke side: a revoke waits for the window's outputs only
+/// until its timeout, then aborts and lets the partition go.
+#[tokio::test]
+async fn exactly_once_revoke_is_bounded_when_the_window_is_never_acknowledged() {
+    let broker = transactional(vec![0]);
+    produce(&broker, 0, 3);
+    let h = start(PipelineConfig { revoke_timeout_secs: 1, ..config() }, &broker);
+    eventually("3 outputs sent", || broker.sent().len() == 3).await;
+    broker.rebalance(Rebalance::Revoked { partitions: vec![0], lost: false });
+    eventually("revoke confirmed", || broker.confirmed().len() == 2).await;
+    assert_eq!(broker.aborted(), 1);
+    assert_eq!(broker.committed(0), None);
+    assert!(broker.visible().is_empty());
+    h.stop().await.expect("clean stop");
+}
+
+/// Defect 4: a commit that timed out with its outcome unknown is committed
+/// again, not aborted (librdkafka refuses an abort while a commit is in
+/// progress, which used to stop the worker).
+#[tokio::test]
+async fn a_commit_that_timed_out_is_committed_again_not_aborted() {
+    let broker = transactional(vec![0]);
+    broker.auto_ack(true);
+    broker.fail_next_commit(SinkError::CommitPending("commit timed out".into()));
+    produce(&broker, 0, 5);
+    let h = start(PipelineConfig { txn_max_ms: 20, ..config() }, &broker);
+    eventually("committed", || broker.committed(0) == Some(5)).await;
+    assert_eq!(broker.aborted(), 0);
+    assert_eq!(visible(&broker, 0), (0..5).collect::<Vec<_>>());
+    assert_eq!(broker.sent().len(), 5, "nothing processed twice");
+    assert!(h.health.is_ready());
+    h.stop().await.expect("clean stop");
 }
