@@ -14,7 +14,7 @@ use crate::adapters::kafka::{
     ensure_topics, KafkaShadowPublisher, KafkaSink, KafkaSource, SecurityAlarm, Transactions, WorkerContext,
 };
 use crate::adapters::onnx::{ModelConfig, OnnxPredictor, OnnxRuntime};
-use crate::app::{spawn_shadow, Categorizer, Pipeline, Settings, ShadowTap};
+use crate::app::{spawn_shadow, AtLeastOnce, Categorizer, ExactlyOnce, Pipeline, Settings, ShadowTap};
 use crate::config::WorkerConfig;
 use crate::domain::ModelInfo;
 use crate::health::Health;
@@ -143,23 +143,31 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         .get("message.max.bytes")
         .and_then(|value| value.parse().ok())
         .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
-    let mut sink = KafkaSink::new(
+    let sink = KafkaSink::new(
         producer,
         kafka.output_topic.clone(),
         kafka.dlq_topic.clone(),
         max_message_bytes,
         metrics.clone(),
     );
-    if kafka.exactly_once() {
+    let producer = sink.producer().clone();
+    let pipeline = config.pipeline.clone();
+    let (source, result) = if kafka.exactly_once() {
         let group_metadata = source.group_metadata();
         let transactions = Transactions::new(kafka.input_topic.clone(), group_metadata, TRANSACTION_CALL_TIMEOUT);
-        sink = sink.with_transactions(transactions);
+        let sink = sink.with_transactions(transactions);
         sink.init_transactions(&shutdown).await?;
-    }
-    let producer = sink.producer().clone();
-    let pipeline = Pipeline::new(source, sink, categorizer, metrics, health, config.pipeline.clone())
-        .context("cannot start the model's thread")?;
-    let (source, result) = pipeline.run(shutdown.clone()).await;
+        let strategy = ExactlyOnce::new(&pipeline);
+        Pipeline::new(source, sink, strategy, categorizer, metrics, health, pipeline)
+            .context("cannot start the model's thread")?
+            .run(shutdown.clone())
+            .await
+    } else {
+        Pipeline::new(source, sink, AtLeastOnce, categorizer, metrics, health, pipeline)
+            .context("cannot start the model's thread")?
+            .run(shutdown.clone())
+            .await
+    };
     shutdown.cancel();
     // Whatever is left in the producer's queue is given up: its records were
     // not committed and are read again after the restart.

@@ -128,10 +128,15 @@ pub trait OutputSink: Send {
     /// letter never fails with `TooLarge`: the sink truncates it.
     fn send(&mut self, received: &Received<Self::Meta>, outcome: &Outcome) -> Result<Self::Delivery, SinkError>;
 
-    /// Exactly-once: outputs are written in transactions that also commit the
-    /// input positions, and the source's own commits are not used.
-    fn transactional(&self) -> bool;
+    /// The partitions' outputs still undelivered must never land: they belong
+    /// to another instance now. Their deliveries, and possibly those of other
+    /// partitions (Kafka withdraws everything queued), fail with `Withdrawn`.
+    fn release(&mut self, partitions: &[i32]);
+}
 
+/// Exactly-once: outputs are written in transactions that also commit the
+/// input positions; the source's own commits are not used.
+pub trait TransactionalSink: OutputSink {
     /// Opens a transaction: what is sent from now on is part of it.
     fn begin(&mut self) -> Result<(), SinkError>;
 
@@ -147,11 +152,6 @@ pub trait OutputSink: Send {
     /// Aborts the open transaction: none of its outputs will ever be read
     /// (by `read_committed` consumers), and deliveries still pending fail.
     fn abort(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send;
-
-    /// The partitions' outputs still undelivered must never land: they belong
-    /// to another instance now. Their deliveries, and possibly those of other
-    /// partitions (Kafka withdraws everything queued), fail with `Withdrawn`.
-    fn release(&mut self, partitions: &[i32]);
 }
 
 /// Where a shadow model's results go for offline comparison. Best effort:

@@ -9,7 +9,7 @@ mod service;
 mod shadow;
 
 pub use event::CategorizedEvent;
-pub use pipeline::{Pipeline, PipelineConfig, PipelineError};
+pub use pipeline::{AtLeastOnce, ExactlyOnce, Pipeline, PipelineConfig, PipelineError};
 pub use record::SourceRecord;
 pub use service::{format_timestamp, Categorizer, ModelUnavailable, Outcome, Settings};
 pub use shadow::{spawn_shadow, ShadowTap};

@@ -34,7 +34,7 @@ use super::headers::{dead_letter_headers, result_headers, DeadLetterInfo};
 use super::source::KafkaMeta;
 use super::spans;
 use crate::app::{format_timestamp, Outcome};
-use crate::ports::{OutputSink, Received, SinkError};
+use crate::ports::{OutputSink, Received, SinkError, TransactionalSink};
 use crate::telemetry::tracing::inject;
 use crate::telemetry::Metrics;
 
@@ -410,10 +410,16 @@ impl OutputSink for KafkaSink {
         }
     }
 
-    fn transactional(&self) -> bool {
-        self.transactions.is_some()
+    /// librdkafka purges per producer, not per partition: every output not
+    /// yet acknowledged is withdrawn (the pipeline reads the records of the
+    /// partitions it keeps again).
+    fn release(&mut self, partitions: &[i32]) {
+        tracing::warn!(?partitions, "withdrawing every output not yet acknowledged");
+        self.producer.purge(rdkafka::producer::PurgeConfig::default().queue().inflight().non_blocking());
     }
+}
 
+impl TransactionalSink for KafkaSink {
     /// Local to the client (no request to the broker until the first send),
     /// so it runs on the caller's thread.
     fn begin(&mut self) -> Result<(), SinkError> {
@@ -464,14 +470,6 @@ impl OutputSink for KafkaSink {
             transactions.offsets_sent = false;
         }
         aborted.map_err(|error| SinkError::Fatal(format!("cannot abort the transaction: {error}")))
-    }
-
-    /// librdkafka purges per producer, not per partition: every output not
-    /// yet acknowledged is withdrawn (the pipeline reads the records of the
-    /// partitions it keeps again).
-    fn release(&mut self, partitions: &[i32]) {
-        tracing::warn!(?partitions, "withdrawing every output not yet acknowledged");
-        self.producer.purge(rdkafka::producer::PurgeConfig::default().queue().inflight().non_blocking());
     }
 }
 

@@ -14,7 +14,9 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 
 use crate::app::{Outcome, SourceRecord};
-use crate::ports::{OutputSink, Rebalance, Received, RecordSource, SinkError, SourceError, SourceEvent};
+use crate::ports::{
+    OutputSink, Rebalance, Received, RecordSource, SinkError, SourceError, SourceEvent, TransactionalSink,
+};
 
 pub const TOPIC: &str = "in";
 
@@ -116,6 +118,10 @@ impl MemoryBroker {
     /// The sink writes in transactions (exactly-once).
     pub fn transactional(&self) {
         self.state().transactional = true;
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        self.state().transactional
     }
 
     pub fn fail_next_commit(&self, error: SinkError) {
@@ -347,10 +353,23 @@ impl OutputSink for MemorySink {
         Ok(MemoryDelivery(delivery))
     }
 
-    fn transactional(&self) -> bool {
-        self.broker.state().transactional
+    /// Like Kafka's purge, every output not yet acknowledged is withdrawn,
+    /// whatever its partition.
+    fn release(&mut self, _partitions: &[i32]) {
+        let mut state = self.broker.state();
+        let mut indexes: Vec<usize> = state.waiting.keys().copied().collect();
+        indexes.sort_unstable();
+        for index in indexes {
+            if let Some(reply) = state.waiting.remove(&index) {
+                let withdrawn = (state.sent[index].partition, state.sent[index].offset);
+                state.withdrawn.push(withdrawn);
+                let _ = reply.send(Err(SinkError::Withdrawn));
+            }
+        }
     }
+}
 
+impl TransactionalSink for MemorySink {
     fn begin(&mut self) -> Result<(), SinkError> {
         let mut state = self.broker.state();
         if state.open.is_some() {
@@ -392,20 +411,5 @@ impl OutputSink for MemorySink {
         }
         state.aborted += 1;
         Ok(())
-    }
-
-    /// Like Kafka's purge, every output not yet acknowledged is withdrawn,
-    /// whatever its partition.
-    fn release(&mut self, _partitions: &[i32]) {
-        let mut state = self.broker.state();
-        let mut indexes: Vec<usize> = state.waiting.keys().copied().collect();
-        indexes.sort_unstable();
-        for index in indexes {
-            if let Some(reply) = state.waiting.remove(&index) {
-                let withdrawn = (state.sent[index].partition, state.sent[index].offset);
-                state.withdrawn.push(withdrawn);
-                let _ = reply.send(Err(SinkError::Withdrawn));
-            }
-        }
     }
 }

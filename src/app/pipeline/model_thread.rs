@@ -26,7 +26,7 @@ pub(super) struct Categorized<M> {
 /// catches the model's own), so a bug of ours.
 #[derive(Debug, thiserror::Error)]
 #[error("the model thread stopped")]
-pub(super) struct ModelThreadGone;
+pub struct ModelThreadGone;
 
 pub(super) struct ModelThread<M> {
     batches: mpsc::Sender<Vec<Item<M>>>,

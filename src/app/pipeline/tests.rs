@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Pipeline, PipelineConfig, PipelineError};
+use super::{AtLeastOnce, ExactlyOnce, Pipeline, PipelineConfig, PipelineError};
 use crate::adapters::memory::{MemoryBroker, MemorySource};
 use crate::app::{Categorizer, Outcome, Settings};
 use crate::domain::{Category, InputKind, ModelInfo, ModelInput, Prediction, RejectReason};
@@ -84,11 +84,20 @@ fn start(config: PipelineConfig, broker: &MemoryBroker) -> Harness {
     let health = Arc::new(Health::default());
     health.set_model_loaded();
     let metrics = Arc::new(Metrics::new().expect("metrics"));
-    let pipeline =
-        Pipeline::new(broker.source(), broker.sink(), Arc::new(categorizer), metrics.clone(), health.clone(), config)
-            .expect("model thread");
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(pipeline.run(shutdown.clone()));
+    let (source, sink, categorizer) = (broker.source(), broker.sink(), Arc::new(categorizer));
+    let (health_, metrics_) = (health.clone(), metrics.clone());
+    let task = match broker.is_transactional() {
+        true => {
+            let strategy = ExactlyOnce::new(&config);
+            let pipeline = Pipeline::new(source, sink, strategy, categorizer, metrics_, health_, config);
+            tokio::spawn(pipeline.expect("model thread").run(shutdown.clone()))
+        }
+        false => {
+            let pipeline = Pipeline::new(source, sink, AtLeastOnce, categorizer, metrics_, health_, config);
+            tokio::spawn(pipeline.expect("model thread").run(shutdown.clone()))
+        }
+    };
     Harness { model, health, metrics, shutdown, task }
 }
 
@@ -390,7 +399,7 @@ async fn a_fatal_sink_error_ends_the_run_not_ready_after_committing_what_is_done
     let h = start(config(), &broker);
     let (_, result) =
         tokio::time::timeout(Duration::from_secs(5), h.task).await.expect("ends by itself").expect("no panic");
-    let error = result.expect_err("fatal").to_string();
+    let error = super::chain(&result.expect_err("fatal"));
     assert!(error.contains("partition 0 offset 2") && error.contains("not authorized"), "{error}");
     assert!(!h.health.is_ready());
     assert_eq!(broker.committed(0), Some(2), "records before the failing one are committed, it is not");
@@ -588,7 +597,7 @@ async fn a_fenced_producer_ends_the_run_not_ready_with_nothing_committed() {
     let h = start(PipelineConfig { txn_max_ms: 20, ..config() }, &broker);
     let (_, result) =
         tokio::time::timeout(Duration::from_secs(5), h.task).await.expect("ends by itself").expect("no panic");
-    let error = result.expect_err("fatal").to_string();
+    let error = super::chain(&result.expect_err("fatal"));
     assert!(error.contains("fenced"), "{error}");
     assert!(!h.health.is_ready());
     assert_eq!(broker.committed(0), None);
