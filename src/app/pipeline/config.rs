@@ -22,6 +22,12 @@ pub struct PipelineConfig {
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
 
+    /// Most bytes (keys and values) of records taken but not yet done, and
+    /// of fetched records waiting: past it the worker stops taking records,
+    /// then pauses its partitions. Bounds memory when records are large.
+    #[arg(long, env = "MAX_IN_FLIGHT_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_in_flight_bytes: u64,
+
     /// On a rebalance, how long (s) to wait for the revoked partitions'
     /// outputs before handing them over; what is left is read again by the
     /// next owner.

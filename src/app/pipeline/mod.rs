@@ -26,12 +26,12 @@
 
 mod commit;
 mod config;
+mod intake;
 mod model_thread;
 mod partitions;
 mod publisher;
 mod tally;
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use commit::{AtLeastOnce, CommitStrategy, ExactlyOnce};
 pub use config::PipelineConfig;
+use intake::{weight, Intake};
 use model_thread::{Categorized, ModelThread, ModelThreadGone};
 use partitions::{Epoch, Partitions};
 use publisher::{too_large, Delivered, Publisher, Refused};
@@ -163,20 +164,16 @@ pub struct Pipeline<S: RecordSource, K: OutputSink<Meta = S::Meta>, C> {
 
 /// Everything the commit strategy acts on.
 pub struct Stages<S: RecordSource, K: OutputSink<Meta = S::Meta>> {
-    source: S,
+    intake: Intake<S>,
     publisher: Publisher<K>,
     model: ModelThread<S::Meta>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     config: PipelineConfig,
     partitions: Partitions,
-    /// Fetched, not yet taken: about a batch ahead of the model, more at the
-    /// in-flight bound.
-    waiting: VecDeque<Received<S::Meta>>,
     /// Taken, not yet handed to the model.
     batch: Vec<Item<S::Meta>>,
     batch_deadline: Instant,
-    paused: bool,
     model_down: Option<ModelDown>,
     /// A model call runs past `MODEL_CALL_TIMEOUT_MS`.
     model_stalled: bool,
@@ -204,17 +201,15 @@ where
         config: PipelineConfig,
     ) -> std::io::Result<Self> {
         let stages = Stages {
-            source,
+            intake: Intake::new(source),
             publisher: Publisher::new(sink),
             model: ModelThread::start(categorizer)?,
             metrics,
             health,
-            waiting: VecDeque::new(),
             batch: Vec::with_capacity(config.batch_size as usize),
             config,
             partitions: Partitions::default(),
             batch_deadline: Instant::now(),
-            paused: false,
             model_down: None,
             model_stalled: false,
             held: 0,
@@ -238,7 +233,7 @@ where
             Some(fatal) => Err(PipelineError::Fatal(fatal)),
             None => drained,
         };
-        (self.stages.source, result)
+        (self.stages.intake.source, result)
     }
 
     async fn process(&mut self, shutdown: &CancellationToken) {
@@ -271,7 +266,7 @@ where
                 () = sleep_until(strategy_wakes), if strategy_wakes.is_some() => {}
                 () = sleep_until(model_deadline), if model_deadline.is_some() => stages.model_stalls(),
                 () = sleep_until(publish_at), if publish_at.is_some() => {}
-                event = stages.source.next(), if polls_source => self.on_event(event).await,
+                event = stages.intake.source.next(), if polls_source => self.on_event(event).await,
                 () = sleep_until(flush_at), if flush_at.is_some() => stages.submit(),
             }
             commit::publish(&mut self.commit, &mut self.stages);
@@ -284,7 +279,7 @@ where
 
     async fn on_event(&mut self, event: Result<SourceEvent<S::Meta>, SourceError>) {
         match event {
-            Ok(SourceEvent::Record(received)) => self.stages.waiting.push_back(received),
+            Ok(SourceEvent::Record(received)) => self.stages.intake.push(received),
             Ok(SourceEvent::Rebalance(Rebalance::Assigned(partitions))) => self.stages.assign(partitions),
             Ok(SourceEvent::Rebalance(Rebalance::Revoked { partitions, lost })) => self.revoke(partitions, lost).await,
             Err(SourceError::Transient(error)) => {
@@ -313,7 +308,7 @@ where
             self.stages.health.set_group_joined(!self.stages.partitions.owned().is_empty());
         }
         tracing::info!(?partitions, lost, dropped_fetched = dropped, "partitions revoked");
-        let confirmed = self.stages.source.confirm(&Rebalance::Revoked { partitions, lost });
+        let confirmed = self.stages.intake.source.confirm(&Rebalance::Revoked { partitions, lost });
         if let Err(error) = confirmed {
             self.stages.source_failed("cannot hand the revoked partitions over", error);
         }
@@ -330,10 +325,16 @@ where
     /// throws that queue away); and always when no record can be taken, so
     /// that rebalances are served while back-pressure pauses the partitions.
     fn polls_source(&self) -> bool {
-        self.waiting.len() < self.config.batch_size as usize
+        self.intake.len() < self.config.batch_size as usize
             || self.model_down.is_some()
             || self.model_stalled
-            || self.partitions.in_flight() >= self.config.max_in_flight as usize
+            || !self.may_take()
+    }
+
+    /// Whether the in-flight budget (records and bytes) has room.
+    fn may_take(&self) -> bool {
+        self.partitions.in_flight() < self.config.max_in_flight as usize
+            && self.partitions.in_flight_bytes() < self.config.max_in_flight_bytes as usize
     }
 
     // The intake: records in, partitions paused and resumed.
@@ -345,11 +346,8 @@ where
     fn feed_model(&mut self) {
         let full = self.config.batch_size as usize;
         loop {
-            while self.batch.len() < full
-                && self.partitions.in_flight() < self.config.max_in_flight as usize
-                && self.fatal.is_none()
-            {
-                let Some(received) = self.waiting.pop_front() else { break };
+            while self.batch.len() < full && self.may_take() && self.fatal.is_none() {
+                let Some(received) = self.intake.pop() else { break };
                 self.take(received);
             }
             if self.model_down.is_some() || self.model.pending() >= MODEL_QUEUE || self.batch.len() < full {
@@ -361,7 +359,7 @@ where
 
     fn take(&mut self, received: Received<S::Meta>) {
         let record = &received.record;
-        let Some(epoch) = self.partitions.take(record.partition, record.offset) else {
+        let Some(epoch) = self.partitions.take(record.partition, record.offset, weight(record)) else {
             tracing::debug!(
                 partition = record.partition,
                 offset = record.offset,
@@ -376,52 +374,44 @@ where
         self.batch.push(Item { received, epoch });
     }
 
-    /// librdkafka keeps a partition's pause flag across revoke and assign:
-    /// a partition comes back paused if it went paused, so its state is set
-    /// here either way.
     fn assign(&mut self, partitions: Vec<i32>) {
         for &partition in &partitions {
             self.partitions.assign(partition);
         }
-        let confirmed = self.source.confirm(&Rebalance::Assigned(partitions.clone()));
+        let confirmed = self.intake.source.confirm(&Rebalance::Assigned(partitions.clone()));
         if let Err(error) = confirmed {
             return self.source_failed("cannot take the assigned partitions", error);
         }
-        let flow = match self.paused {
-            true => self.source.pause(&partitions),
-            false => self.source.resume(&partitions),
-        };
-        if let Err(error) = flow {
+        if let Err(error) = self.intake.assigned(&partitions) {
             self.source_failed("cannot pause or resume the assigned partitions", error);
         }
         self.health.set_group_joined(true);
-        tracing::info!(?partitions, owned = ?self.partitions.owned(), paused = self.paused, "partitions assigned");
+        let paused = self.intake.is_paused();
+        tracing::info!(?partitions, owned = ?self.partitions.owned(), paused, "partitions assigned");
     }
 
-    /// Pauses every owned partition while too many fetched records wait or
-    /// the model is down or stalled; resumes when half of them are taken.
-    /// Pausing is not free (librdkafka drops what it prefetched and fetches
-    /// it again on resume), hence the waiting records in between.
+    /// Pauses every owned partition while too many fetched records (or
+    /// bytes) wait or the model is down or stalled; resumes when half of
+    /// them are taken. Pausing is not free (librdkafka drops what it
+    /// prefetched and fetches it again on resume), hence the waiting records
+    /// in between.
     fn apply_back_pressure(&mut self) {
-        let waiting = self.waiting.len();
+        let (waiting, bytes) = (self.intake.len(), self.intake.bytes());
         let bound = (self.config.max_in_flight as usize).max(MIN_WAITING);
+        let bytes_bound = self.config.max_in_flight_bytes as usize;
         let model_out = self.model_down.is_some() || self.model_stalled;
-        let pause = model_out || waiting >= bound;
-        let resume = !model_out && waiting <= bound / 2;
-        if pause && !self.paused {
-            let owned = self.partitions.owned();
-            tracing::debug!(waiting, model_out, "pausing partitions");
-            if let Err(error) = self.source.pause(&owned) {
-                return self.source_failed("cannot pause partitions", error);
-            }
-            self.paused = true;
-        } else if resume && self.paused {
-            let owned = self.partitions.owned();
-            tracing::debug!(waiting, "resuming partitions");
-            if let Err(error) = self.source.resume(&owned) {
-                return self.source_failed("cannot resume partitions", error);
-            }
-            self.paused = false;
+        let pause = model_out || waiting >= bound || bytes >= bytes_bound;
+        let resume = !model_out && waiting <= bound / 2 && bytes <= bytes_bound / 2;
+        let paused = match (pause, resume) {
+            (true, _) => true,
+            (false, true) => false,
+            (false, false) => return,
+        };
+        if paused != self.intake.is_paused() {
+            tracing::debug!(waiting, bytes, model_out, paused, "partitions' flow changes");
+        }
+        if let Err(error) = self.intake.set_paused(paused, &self.partitions.owned()) {
+            self.source_failed("cannot pause or resume partitions", error);
         }
     }
 
@@ -431,13 +421,13 @@ where
         for &partition in partitions {
             self.partitions.close(partition);
         }
-        let fetched = self.batch.len() + self.waiting.len();
+        let fetched = self.batch.len() + self.intake.len();
         let revoked = |record: &SourceRecord| partitions.contains(&record.partition);
         self.batch.retain(|item| !revoked(&item.received.record));
-        self.waiting.retain(|received| !revoked(&received.record));
+        self.intake.retain(|record| !revoked(record));
         self.publisher.retain(|item| !revoked(&item.received.record));
         self.model_up_if_nothing_held();
-        fetched - self.batch.len() - self.waiting.len()
+        fetched - self.batch.len() - self.intake.len()
     }
 
     /// Reads the partitions (`None`: every one that moved since its last
@@ -449,10 +439,10 @@ where
         let current = |item: &Item<S::Meta>| partitions.is_current(item.received.record.partition, item.epoch);
         self.batch.retain(current);
         self.publisher.retain(current);
-        self.waiting.retain(|received| !positions.iter().any(|(p, _)| *p == received.record.partition));
+        self.intake.retain(|record| !positions.iter().any(|(p, _)| *p == record.partition));
         self.model_up_if_nothing_held();
         tracing::info!(?positions, "rewound to the last committed positions");
-        if let Err(error) = self.source.rewind(&positions) {
+        if let Err(error) = self.intake.source.rewind(&positions) {
             self.source_failed("cannot rewind the partitions", error);
         }
     }
@@ -668,7 +658,7 @@ where
             return;
         }
         self.partitions.committed(&positions);
-        if let Err(error) = self.source.store(&positions) {
+        if let Err(error) = self.intake.source.store(&positions) {
             // A partition revoked a moment ago: its next owner reads again.
             tracing::debug!(%error, "cannot store positions");
         }

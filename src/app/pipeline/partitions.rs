@@ -6,7 +6,7 @@
 //! epoch it was taken in, so a late acknowledgement from before a revoke can
 //! never move the position of a later assignment of the same partition.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Epoch(u64);
@@ -20,8 +20,10 @@ pub struct Partitions {
 #[derive(Debug)]
 struct Partition {
     epoch: Epoch,
-    /// Taken, not yet done.
-    pending: BTreeSet<i64>,
+    /// Taken, not yet done, with each record's weight in bytes.
+    pending: BTreeMap<i64, usize>,
+    /// The sum of `pending`'s weights.
+    pending_bytes: usize,
     /// Sent to the sink, delivery not yet finished.
     sending: usize,
     /// One past the offset taken last.
@@ -43,7 +45,8 @@ impl Partitions {
             partition,
             Partition {
                 epoch,
-                pending: BTreeSet::new(),
+                pending: BTreeMap::new(),
+                pending_bytes: 0,
                 sending: 0,
                 next: None,
                 dirty: false,
@@ -74,9 +77,12 @@ impl Partitions {
 
     /// The record is now in flight. `None`: the partition is not ours (or is
     /// being revoked) and the record must be dropped.
-    pub fn take(&mut self, partition: i32, offset: i64) -> Option<Epoch> {
+    pub fn take(&mut self, partition: i32, offset: i64, bytes: usize) -> Option<Epoch> {
         let p = self.owned.get_mut(&partition).filter(|p| !p.closing)?;
-        p.pending.insert(offset);
+        if let Some(replaced) = p.pending.insert(offset, bytes) {
+            p.pending_bytes -= replaced;
+        }
+        p.pending_bytes += bytes;
         p.next = Some(offset + 1);
         p.committed.get_or_insert(offset);
         Some(p.epoch)
@@ -108,6 +114,7 @@ impl Partitions {
             self.last_epoch += 1;
             p.epoch = Epoch(self.last_epoch);
             p.pending.clear();
+            p.pending_bytes = 0;
             p.sending = 0;
             p.next = None;
             p.dirty = false;
@@ -140,7 +147,8 @@ impl Partitions {
     /// The record's outcome is final. Stale epochs are ignored.
     pub fn done(&mut self, partition: i32, epoch: Epoch, offset: i64) {
         if let Some(p) = self.current(partition, epoch) {
-            if p.pending.remove(&offset) {
+            if let Some(bytes) = p.pending.remove(&offset) {
+                p.pending_bytes -= bytes;
                 p.dirty = true;
             }
         }
@@ -153,6 +161,11 @@ impl Partitions {
 
     pub fn in_flight(&self) -> usize {
         self.owned.values().map(|p| p.pending.len()).sum()
+    }
+
+    /// Bytes of the records in flight.
+    pub fn in_flight_bytes(&self) -> usize {
+        self.owned.values().map(|p| p.pending_bytes).sum()
     }
 
     /// For each partition that moved since the last call, the offset to
@@ -186,7 +199,7 @@ impl Partitions {
 
 impl Partition {
     fn position(&self) -> Option<i64> {
-        self.pending.first().copied().or(self.next)
+        self.pending.keys().next().copied().or(self.next)
     }
 }
 
@@ -195,7 +208,7 @@ mod tests {
     use super::*;
 
     fn take_all(p: &mut Partitions, partition: i32, offsets: std::ops::Range<i64>) -> Epoch {
-        offsets.map(|o| p.take(partition, o).expect("owned")).last().expect("some offsets")
+        offsets.map(|o| p.take(partition, o, 1).expect("owned")).last().expect("some offsets")
     }
 
     #[test]
@@ -218,10 +231,10 @@ mod tests {
     #[test]
     fn records_of_partitions_not_owned_or_closing_are_not_taken() {
         let mut p = Partitions::default();
-        assert_eq!(p.take(3, 1), None);
+        assert_eq!(p.take(3, 1, 1), None);
         p.assign(3);
         p.close(3);
-        assert_eq!(p.take(3, 1), None);
+        assert_eq!(p.take(3, 1, 1), None);
     }
 
     /// The review's race: revoke, reassign, then a stale acknowledgement of
@@ -284,7 +297,7 @@ mod tests {
         assert_eq!(p.in_flight(), 0);
         p.done(1, e1, 5);
         assert_eq!(p.committable(), vec![], "the old epoch moves nothing");
-        let again = p.take(0, 15).expect("owned");
+        let again = p.take(0, 15, 1).expect("owned");
         assert_ne!(again, e0);
         assert_eq!(p.positions(), vec![(0, 15), (2, 1)]);
     }
@@ -293,9 +306,9 @@ mod tests {
     fn a_partition_read_again_from_lower_offsets_commits_no_further_than_read() {
         let mut p = Partitions::default();
         p.assign(3);
-        let e = p.take(3, 100).expect("owned");
+        let e = p.take(3, 100, 1).expect("owned");
         p.done(3, e, 100);
-        let e = p.take(3, 90).expect("owned");
+        let e = p.take(3, 90, 1).expect("owned");
         p.done(3, e, 90);
         assert_eq!(p.committable(), vec![(3, 91)]);
     }

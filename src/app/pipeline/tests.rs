@@ -61,6 +61,7 @@ fn config() -> PipelineConfig {
         batch_timeout_ms: 5,
         model_call_timeout_ms: 5_000,
         max_in_flight: 1000,
+        max_in_flight_bytes: 64 * 1024 * 1024,
         revoke_timeout_secs: 5,
         shutdown_timeout_secs: 5,
         txn_max_records: 1000,
@@ -789,5 +790,28 @@ async fn a_commit_that_timed_out_is_committed_again_not_aborted() {
     assert_eq!(visible(&broker, 0), (0..5).collect::<Vec<_>>());
     assert_eq!(broker.sent().len(), 5, "nothing processed twice");
     assert!(h.health.is_ready());
+    h.stop().await.expect("clean stop");
+}
+
+/// Suspected in the review, confirmed: memory was bounded by record count
+/// only (5,000 records of 1 MB in flight is 5 GB). Large records stop being
+/// taken at the byte bound, and the partitions pause.
+#[tokio::test]
+async fn large_records_are_bounded_by_bytes_not_only_by_count() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    let big = format!(r#"{{"product_id":"P","name":"pastilha","description":"{}"}}"#, "x".repeat(100_000));
+    for _ in 0..100 {
+        broker.produce(0, Some(&big));
+    }
+    let bound = 1_000_000;
+    let h = start(PipelineConfig { max_in_flight_bytes: bound, batch_size: 64, ..config() }, &broker);
+    eventually("paused at the byte bound", || broker.paused().contains(&0)).await;
+    settle().await;
+    let sent = broker.sent().len();
+    assert!((10..=11).contains(&sent), "{sent} records of 100 KB in flight with a 1 MB bound");
+    broker.auto_ack(true);
+    broker.ack_all();
+    eventually("every record done", || broker.stored(0) == Some(100)).await;
     h.stop().await.expect("clean stop");
 }

@@ -55,7 +55,7 @@ impl<S: RecordSource, K: OutputSink<Meta = S::Meta>> CommitStrategy<S, K> for At
         if lost || positions.is_empty() {
             return;
         }
-        match stages.source.commit(&positions).await {
+        match stages.intake.source.commit(&positions).await {
             Ok(()) => tracing::info!(?positions, "revoked partitions' positions committed"),
             Err(error) => {
                 tracing::warn!(%error, "cannot commit the revoked partitions' positions; the next owner may repeat some");
@@ -72,7 +72,7 @@ impl<S: RecordSource, K: OutputSink<Meta = S::Meta>> CommitStrategy<S, K> for At
         let positions = stages.partitions.positions();
         let committed = match positions.is_empty() {
             true => Ok(()),
-            false => stages.source.commit(&positions).await,
+            false => stages.intake.source.commit(&positions).await,
         };
         match (stages.unfinished(), committed) {
             (0, Ok(())) => Ok(()),
