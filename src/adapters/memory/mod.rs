@@ -3,6 +3,12 @@
 //! rebalances happen, and when (and how) each output is acknowledged. In
 //! transactional mode the sink keeps each transaction's outputs apart until
 //! it commits, as a `read_committed` consumer sees them.
+//!
+//! Where the pipeline's correctness depends on librdkafka's behaviour, it
+//! behaves the same: a partition's pause flag survives revoke and assign; a
+//! full queue refuses with `QueueFull`; a release withdraws every pending
+//! output, of any partition, like a purge; a commit that timed out makes an
+//! abort fail ("conflicting commit in progress") until it is committed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::future::Future;
