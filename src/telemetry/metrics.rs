@@ -10,6 +10,13 @@ use crate::domain::{ModelInfo, RejectReason};
 
 const NAMESPACE: &str = "categorizer";
 
+/// `worker_faults_total` kinds: a batch held because the model fails on
+/// everything; a model call past its deadline; a transaction commit whose
+/// outcome is unknown (committed again); outputs withdrawn on revoke; the
+/// worker stopping on a fatal error.
+pub const FAULT_KINDS: [&str; 5] =
+    ["model_unavailable", "model_stalled", "commit_pending", "outputs_withdrawn", "fatal"];
+
 pub struct Metrics {
     registry: Registry,
     pub consumed: IntCounterVec,
@@ -27,6 +34,8 @@ pub struct Metrics {
     pub model_info: IntGaugeVec,
     pub kafka_errors: IntCounterVec,
     pub publish_retries: IntCounter,
+    /// The worker's own error states, by kind ([`FAULT_KINDS`]).
+    pub faults: IntCounterVec,
     pub transactions: IntCounterVec,
     pub transaction_duration: Histogram,
     pub model_reloads: IntCounterVec,
@@ -130,6 +139,13 @@ impl Metrics {
                 &registry,
                 IntCounterVec::new(opts("kafka_errors_total", "Errors reported by the Kafka client, by kind."), &["kind"])?,
             )?,
+            faults: register(
+                &registry,
+                IntCounterVec::new(
+                    opts("worker_faults_total", "Times the worker entered an error state of its own, by kind."),
+                    &["kind"],
+                )?,
+            )?,
             publish_retries: register(
                 &registry,
                 IntCounter::with_opts(opts(
@@ -220,6 +236,9 @@ impl Metrics {
             metrics.dead_lettered.with_label_values(&[reason.code()]);
         }
         metrics.skipped.with_label_values(&["tombstone"]);
+        for kind in FAULT_KINDS {
+            metrics.faults.with_label_values(&[kind]);
+        }
         for result in ["committed", "aborted"] {
             metrics.transactions.with_label_values(&[result]);
         }

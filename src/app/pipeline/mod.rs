@@ -486,7 +486,7 @@ where
             ?timeout,
             "a model call is taking longer than MODEL_CALL_TIMEOUT_MS: not ready until it returns"
         );
-        self.metrics.kafka_errors.with_label_values(&["model_stalled"]).inc();
+        self.metrics.faults.with_label_values(&["model_stalled"]).inc();
         self.health.set_model_stalled(true);
         self.model_stalled = true;
     }
@@ -587,7 +587,7 @@ where
         if self.model_down.is_none() {
             tracing::warn!(error = %unavailable, retry_in = ?backoff, held = items.len(), "model unavailable; holding the batch");
             self.health.set_model_available(false);
-            self.metrics.kafka_errors.with_label_values(&["model_unavailable"]).inc();
+            self.metrics.faults.with_label_values(&["model_unavailable"]).inc();
         }
         self.held = items.len();
         self.held_behind = self.model.pending();
@@ -688,7 +688,7 @@ where
     fn fail(&mut self, fault: Fault) {
         if self.fatal.is_none() {
             tracing::error!(error = %chain(&fault), "fatal: stopping (not ready); the orchestrator should restart the worker");
-            self.metrics.kafka_errors.with_label_values(&["fatal"]).inc();
+            self.metrics.faults.with_label_values(&["fatal"]).inc();
             self.health.set_fatal();
             self.fatal = Some(fault);
         }

@@ -49,6 +49,7 @@ impl<S: RecordSource, K: OutputSink<Meta = S::Meta>> CommitStrategy<S, K> for At
                 unsettled,
                 "revoked partitions' outputs not acknowledged in time: withdrawn, the next owner reads them again"
             );
+            stages.metrics.faults.with_label_values(&["outputs_withdrawn"]).inc();
             stages.publisher.sink.release(partitions);
         }
         let positions: Vec<(i32, i64)> = partitions.iter().filter_map(|p| stages.partitions.revoke(*p)).collect();

@@ -147,7 +147,7 @@ impl ExactlyOnce {
             // an abort now fails with a conflicting commit in progress.
             SinkError::CommitPending(_) => {
                 tracing::warn!(%reason, "the commit's outcome is not known yet; committing again");
-                stages.metrics.kafka_errors.with_label_values(&["commit_pending"]).inc();
+                stages.metrics.faults.with_label_values(&["commit_pending"]).inc();
                 if let Some(window) = self.window.as_mut() {
                     window.committing = Some((positions, Instant::now() + COMMIT_RETRY));
                 }
