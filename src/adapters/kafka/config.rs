@@ -9,6 +9,7 @@
 //! that would have been overridden by the last two.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
 use rdkafka::consumer::{ConsumerContext, StreamConsumer};
@@ -91,6 +92,26 @@ pub struct KafkaConfig {
     /// The properties the delivery guarantees rest on cannot be changed (see README).
     #[arg(short = 'X', long = "kafka-property", value_name = "NAME=VALUE", value_parser = parse_property)]
     pub properties: Vec<PropertyFlag>,
+
+    #[arg(skip)]
+    environment: EnvironmentOnce,
+}
+
+/// The `KAFKA_*` variables (and `_FILE` contents), read once: every client
+/// and every check sees the same values. Its `Debug` hides them (secrets).
+#[derive(Clone, Default)]
+struct EnvironmentOnce(Arc<OnceLock<environment::Environment>>);
+
+impl EnvironmentOnce {
+    fn get(&self) -> &environment::Environment {
+        self.0.get_or_init(environment::current)
+    }
+}
+
+impl std::fmt::Debug for EnvironmentOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnvironmentOnce(..)")
+    }
 }
 
 /// One `-X name=value`; its `Debug` hides the value (it may be a secret).
@@ -417,9 +438,10 @@ impl Properties {
 impl KafkaConfig {
     /// The environment's properties (see [`environment`]), then the flags.
     fn passthrough_entries(&self) -> Vec<Passthrough> {
-        let environment = environment::current().properties.into_iter();
-        let mut entries: Vec<Passthrough> =
-            environment.map(|p| Passthrough { source: p.source, name: p.name, value: p.value }).collect();
+        let environment = self.environment.get().properties.iter();
+        let mut entries: Vec<Passthrough> = environment
+            .map(|p| Passthrough { source: p.source.clone(), name: p.name.clone(), value: p.value.clone() })
+            .collect();
         entries.extend(self.properties.iter().map(|flag| Passthrough {
             source: format!("-X {}", flag.name),
             name: flag.name.clone(),
@@ -452,11 +474,11 @@ impl KafkaConfig {
             );
         }
         let locked_properties = self.locked();
-        let environment = environment::current();
+        let environment = self.environment.get();
         for variable in &environment.ignored {
             tracing::warn!(%variable, "ignored: a KAFKA_* variable that names no librdkafka property");
         }
-        let mut problems = environment.problems;
+        let mut problems = environment.problems.clone();
         for Passthrough { source, name, value } in self.passthrough_entries() {
             let canonical = canonical_name(&name);
             if let Some((_, flag)) = FLAG_PROPERTIES.iter().find(|(property, _)| *property == canonical) {
