@@ -170,10 +170,22 @@ impl RecordSource for KafkaSource {
     }
 
     /// Asynchronous: librdkafka drops what it fetched before the seek, also
-    /// records already in the consumer's queue.
+    /// records already in the consumer's queue. A seek that fails would leave
+    /// the consumer past the records to read again, so any failure, of the
+    /// call or of one partition, is fatal: the restart reads them from the
+    /// committed position.
     fn rewind(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError> {
         let list = self.list(positions.iter().map(|(p, o)| (*p, Offset::Offset(*o))))?;
-        self.consumer.seek_partitions(list, Duration::ZERO).map(drop).map_err(|e| classify(&e))
+        let sought = self
+            .consumer
+            .seek_partitions(list, Duration::ZERO)
+            .map_err(|error| SourceError::Fatal(format!("cannot seek back to {positions:?}: {error}")))?;
+        match sought.elements().iter().find_map(|element| element.error().err().map(|e| (element.partition(), e))) {
+            Some((partition, error)) => {
+                Err(SourceError::Fatal(format!("cannot seek partition {partition} back to read it again: {error}")))
+            }
+            None => Ok(()),
+        }
     }
 
     async fn commit(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError> {
@@ -185,6 +197,36 @@ impl RecordSource for KafkaSource {
             Ok(Ok(Err(error))) => Err(classify(&error)),
             Ok(Err(join)) => Err(SourceError::Transient(format!("the commit panicked: {join}"))),
             Err(_) => Err(SourceError::Transient(format!("no answer within {:?}", self.commit_timeout))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::config::ClientConfig;
+
+    use super::*;
+    use crate::adapters::kafka::SecurityAlarm;
+    use crate::telemetry::Metrics;
+
+    /// Suspected in the delivery-core review, confirmed: the per-partition
+    /// errors of a seek were dropped, so a rewind that did not happen went
+    /// unnoticed and the consumer went on past the records to read again.
+    #[tokio::test]
+    async fn a_rewind_whose_seek_fails_is_an_error_not_a_silent_skip() {
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let context = WorkerContext::new(metrics, "in".into(), Arc::new(SecurityAlarm::default()));
+        // Nothing listens on port 1, and partition 7 is never assigned.
+        let consumer: StreamConsumer<WorkerContext> = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .set("group.id", "g")
+            .set("log_level", "0")
+            .create_with_context(context)
+            .expect("consumer");
+        let mut source = KafkaSource::new(consumer, "in".into(), "g".into(), Duration::from_secs(1)).expect("source");
+        match source.rewind(&[(7, 42)]) {
+            Err(SourceError::Fatal(message)) => assert!(message.contains("partition 7"), "{message}"),
+            other => panic!("a failed seek must be fatal, got {other:?}"),
         }
     }
 }
