@@ -8,6 +8,7 @@ use super::event::{round_probability, CategorizedEvent, CategoryRef, ModelRef, P
 use super::record::SourceRecord;
 use super::shadow::ShadowTap;
 use crate::domain::{InputKind, ModelInfo, ModelInput, Prediction, Product, RejectReason, Rejection};
+use crate::panics;
 use crate::ports::{PredictError, Predictor};
 
 /// What happens to one consumed record. Every record ends as exactly one.
@@ -199,16 +200,9 @@ impl<P: Predictor> Scorer<P> {
 
     /// A panic inside the model is an error of that call, not of the worker.
     fn call(&self, inputs: &[&ModelInput]) -> Result<Vec<Prediction>, PredictError> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.predictor.predict(inputs))).unwrap_or_else(
-            |panic| {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                Err(PredictError(format!("the model panicked: {message}")))
-            },
-        )
+        panics::contained(std::panic::AssertUnwindSafe(|| self.predictor.predict(inputs))).unwrap_or_else(|panic| {
+            Err(PredictError(format!("the model panicked: {}", panics::message(panic.as_ref()))))
+        })
     }
 
     fn check(&self, prediction: Prediction) -> Result<Prediction, Rejection> {
