@@ -3,7 +3,7 @@ use std::sync::{Arc, RwLock};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::decode::decode;
+use super::decode::{decode, Limits};
 use super::event::{round_probability, CategorizedEvent, CategoryRef, ModelRef, Probabilities, SourceRef};
 use super::record::SourceRecord;
 use super::shadow::ShadowTap;
@@ -28,6 +28,9 @@ pub struct Settings {
     pub max_text_chars: usize,
 }
 
+/// Longest product id accepted unless PRODUCT_ID_MAX_BYTES says otherwise.
+pub const DEFAULT_PRODUCT_ID_MAX_BYTES: u32 = 256;
+
 /// Namespace of the deterministic output `event_id` (UUIDv5).
 const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_0d2e_5a7b_4c89_9e3f_1d2a_3b4c_5d6e);
 
@@ -47,6 +50,8 @@ pub struct ModelUnavailable(pub String);
 pub struct Categorizer<P> {
     current: RwLock<Arc<Scorer<P>>>,
     shadow: Option<ShadowTap>,
+    /// Not a model's setting: it outlives model swaps.
+    max_product_id_bytes: usize,
 }
 
 /// One model with the settings that go with it.
@@ -58,7 +63,18 @@ struct Scorer<P> {
 
 impl<P: Predictor> Categorizer<P> {
     pub fn new(predictor: P, model: ModelInfo, settings: Settings) -> Self {
-        Categorizer { current: RwLock::new(Arc::new(Scorer { predictor, model, settings })), shadow: None }
+        Categorizer {
+            current: RwLock::new(Arc::new(Scorer { predictor, model, settings })),
+            shadow: None,
+            max_product_id_bytes: DEFAULT_PRODUCT_ID_MAX_BYTES as usize,
+        }
+    }
+
+    /// Records whose product id (from the event or the key) is longer are
+    /// dead-lettered as `invalid_field`.
+    pub fn with_max_product_id_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_product_id_bytes = max_bytes;
+        self
     }
 
     /// Every batch is also handed to `shadow`, which never delays or changes
@@ -92,7 +108,7 @@ impl<P: Predictor> Categorizer<P> {
         records: &[R],
         now: OffsetDateTime,
     ) -> Result<Vec<Outcome>, ModelUnavailable> {
-        let outcomes = self.scorer().categorize(records, now)?;
+        let outcomes = self.scorer().categorize(records, now, self.max_product_id_bytes)?;
         if let Some(shadow) = &self.shadow {
             shadow.offer(records, &outcomes, now);
         }
@@ -105,14 +121,14 @@ impl<P: Predictor> Scorer<P> {
         &self,
         records: &[R],
         now: OffsetDateTime,
+        max_product_id_bytes: usize,
     ) -> Result<Vec<Outcome>, ModelUnavailable> {
+        let limits = Limits { max_text_chars: self.settings.max_text_chars, max_product_id_bytes };
         let decoded: Vec<Option<Result<Product, Rejection>>> = records
             .iter()
             .map(|r| {
                 let r = r.as_ref();
-                r.value
-                    .as_deref()
-                    .map(|value| decode(value, r.key.as_deref(), self.model.input, self.settings.max_text_chars))
+                r.value.as_deref().map(|value| decode(value, r.key.as_deref(), self.model.input, limits))
             })
             .collect();
         let products: Vec<&Product> = decoded.iter().flatten().filter_map(|d| d.as_ref().ok()).collect();
