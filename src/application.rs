@@ -24,8 +24,9 @@ use crate::telemetry::Metrics;
 
 /// Used when neither REVIEW_THRESHOLD nor the model sets one.
 const DEFAULT_REVIEW_THRESHOLD: f32 = 0.6;
-/// librdkafka's default `message.max.bytes`.
-const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+/// The producer's `message.max.bytes` when the configuration gives none
+/// (`PRODUCER_DEFAULTS` always does): the broker's default record-batch limit.
+const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_048_588;
 /// Exactly-once: how long one transactional call may block before it is
 /// retried (a few times) or given up.
 const TRANSACTION_CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,7 +57,11 @@ pub fn load_scorer(
 pub fn categorizer(config: &ModelConfig) -> anyhow::Result<(OnnxRuntime, Categorizer<OnnxPredictor>)> {
     let runtime = OnnxRuntime::load(&config.ort_dylib_path)?;
     let (predictor, model, settings) = load_scorer(&runtime, config, &config.model_path)?;
-    Ok((runtime, Categorizer::new(predictor, model, settings)))
+    Ok((runtime, Categorizer::new(predictor, model, settings).with_max_product_id_bytes(max_product_id_bytes(config))))
+}
+
+fn max_product_id_bytes(config: &ModelConfig) -> usize {
+    config.product_id_max_bytes as usize
 }
 
 /// The shadow model's thread, when SHADOW_MODEL_PATH is set.
@@ -76,8 +81,9 @@ fn shadow(
         None => None,
     };
     tracing::info!(shadow = %model.name, version = %model.version, topic = ?config.shadow.shadow_topic, "shadow model scores every record too");
-    let tap = spawn_shadow(Categorizer::new(predictor, model, settings), publisher, metrics.clone())
-        .context("cannot start the shadow model's thread")?;
+    let shadow =
+        Categorizer::new(predictor, model, settings).with_max_product_id_bytes(max_product_id_bytes(&config.model));
+    let tap = spawn_shadow(shadow, publisher, metrics.clone()).context("cannot start the shadow model's thread")?;
     Ok(Some(tap))
 }
 

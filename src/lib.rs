@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod health;
+pub mod panics;
 pub mod ports;
 pub mod reload;
 pub mod telemetry;

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use product_categorizer::application;
 use product_categorizer::cli::predict;
 use product_categorizer::config::{Cli, Command};
+use product_categorizer::panics;
 use product_categorizer::telemetry::logging;
 
 /// glibc malloc/free took ~30% of the worker's CPU on the feature model
@@ -16,6 +17,7 @@ use product_categorizer::telemetry::logging;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    panics::install();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Predict(args)) => {

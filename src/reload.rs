@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::adapters::onnx::{ModelConfig, OnnxPredictor, OnnxRuntime};
 use crate::app::Categorizer;
 use crate::application::load_scorer;
+use crate::panics;
 use crate::telemetry::Metrics;
 
 pub struct ModelReloader {
@@ -78,16 +79,22 @@ impl ModelReloader {
     async fn reload(&self) {
         let (runtime, config) = (self.runtime.clone(), self.config.clone());
         let current = self.categorizer.model();
+        // A panic in ONNX Runtime while loading is a refused model, like a
+        // load that fails: the running model goes on.
         let loaded = tokio::task::spawn_blocking(move || {
-            let (predictor, model, settings) = load_scorer(&runtime, &config, &config.model_path)?;
-            if model.input != current.input {
-                anyhow::bail!(
-                    "it reads {} input and the running model reads {}: changing the input kind needs a restart",
-                    model.input,
-                    current.input
-                );
-            }
-            Ok((predictor, model, settings))
+            let load = || {
+                let (predictor, model, settings) = load_scorer(&runtime, &config, &config.model_path)?;
+                if model.input != current.input {
+                    anyhow::bail!(
+                        "it reads {} input and the running model reads {}: changing the input kind needs a restart",
+                        model.input,
+                        current.input
+                    );
+                }
+                Ok((predictor, model, settings))
+            };
+            panics::contained(std::panic::AssertUnwindSafe(load))
+                .unwrap_or_else(|panic| Err(anyhow::anyhow!("loading panicked: {}", panics::message(panic.as_ref()))))
         })
         .await
         .unwrap_or_else(|join| Err(anyhow::anyhow!("loading panicked: {join}")));

@@ -13,16 +13,21 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::domain::{InputKind, ModelInput, Product, ProductId, RejectReason, Rejection};
 
+/// How much of a record the worker takes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Longer product text is truncated, not rejected.
+    pub max_text_chars: usize,
+    /// A longer product id is rejected: it is copied into the result and its
+    /// key, and an id of a megabyte would make a result no broker accepts.
+    pub max_product_id_bytes: usize,
+}
+
 /// Decodes and validates one record value for a model reading `input`.
-pub(crate) fn decode(
-    value: &[u8],
-    key: Option<&[u8]>,
-    input: InputKind,
-    max_text_chars: usize,
-) -> Result<Product, Rejection> {
+pub(crate) fn decode(value: &[u8], key: Option<&[u8]>, input: InputKind, limits: Limits) -> Result<Product, Rejection> {
     let event = parse_object(value)?;
     let event_id = optional_str(&event.event_id, "event_id")?.map(str::to_owned);
-    let id = product_id(&event.product_id, key)?;
+    let id = product_id(&event.product_id, key, limits.max_product_id_bytes)?;
     // The text fields are type-checked for every model: a wrong type is a
     // producer bug worth reporting even when this model does not read them.
     let text_fields = [
@@ -31,7 +36,7 @@ pub(crate) fn decode(
         optional_str(&event.description, "description")?,
     ];
     let input = match input {
-        InputKind::Text => ModelInput::Text(text(text_fields, max_text_chars)?),
+        InputKind::Text => ModelInput::Text(text(text_fields, limits.max_text_chars)?),
         InputKind::Features { width } => ModelInput::Features(features(&event.features, width)?),
     };
     Ok(Product { id, event_id, input })
@@ -117,7 +122,14 @@ fn optional_str<'a>(value: &'a Option<Field<'_>>, field: &str) -> Result<Option<
     }
 }
 
-fn product_id(value: &Option<Field<'_>>, key: Option<&[u8]>) -> Result<ProductId, Rejection> {
+fn product_id(value: &Option<Field<'_>>, key: Option<&[u8]>, max_bytes: usize) -> Result<ProductId, Rejection> {
+    let too_long = |id: ProductId, what: &str| match id.as_str().len() {
+        len if len > max_bytes => Err(Rejection::new(
+            RejectReason::InvalidField,
+            format!("{what} is {len} bytes long; at most {max_bytes} are accepted (PRODUCT_ID_MAX_BYTES)"),
+        )),
+        _ => Ok(id),
+    };
     let from_event = match value {
         None | Some(Field::Null) => None,
         Some(Field::Str(s)) => ProductId::parse(s),
@@ -125,13 +137,14 @@ fn product_id(value: &Option<Field<'_>>, key: Option<&[u8]>) -> Result<ProductId
         Some(other) => return Err(wrong_type("product_id", "a string or an integer", other)),
     };
     if let Some(id) = from_event {
-        return Ok(id);
+        return too_long(id, "field `product_id`");
     }
     let missing = |detail: &str| Rejection::new(RejectReason::MissingProductId, detail);
     let key = key.ok_or_else(|| missing("the event has no product_id and the record has no key"))?;
     let key =
         std::str::from_utf8(key).map_err(|_| missing("the event has no product_id and the record key is not UTF-8"))?;
-    ProductId::parse(key).ok_or_else(|| missing("the event has no product_id and the record key is blank"))
+    let id = ProductId::parse(key).ok_or_else(|| missing("the event has no product_id and the record key is blank"))?;
+    too_long(id, "the event has no product_id and the record key, its product id,")
 }
 
 fn text(parts: [Option<&str>; 3], max_chars: usize) -> Result<String, Rejection> {
@@ -422,14 +435,15 @@ mod tests {
     use super::*;
 
     const TEXT: InputKind = InputKind::Text;
+    const LIMITS: Limits = Limits { max_text_chars: 100, max_product_id_bytes: 256 };
 
     fn reason(value: &str, key: Option<&[u8]>, input: InputKind) -> RejectReason {
-        decode(value.as_bytes(), key, input, 100).expect_err(value).reason
+        decode(value.as_bytes(), key, input, LIMITS).expect_err(value).reason
     }
 
     #[test]
     fn composes_text_from_trimmed_non_empty_parts() {
-        let p = decode(br#"{"product_id":"A","name":" Cabo HDMI ","brand":"","description":"2m"}"#, None, TEXT, 100)
+        let p = decode(br#"{"product_id":"A","name":" Cabo HDMI ","brand":"","description":"2m"}"#, None, TEXT, LIMITS)
             .unwrap();
         assert_eq!(p.input, ModelInput::Text("Cabo HDMI 2m".into()));
         assert_eq!(p.id.as_str(), "A");
@@ -437,22 +451,52 @@ mod tests {
 
     #[test]
     fn truncates_long_text_on_a_char_boundary() {
-        let p = decode("{\"product_id\":1,\"name\":\"ção ção\"}".as_bytes(), None, TEXT, 5).unwrap();
+        let p = decode(
+            "{\"product_id\":1,\"name\":\"ção ção\"}".as_bytes(),
+            None,
+            TEXT,
+            Limits { max_text_chars: 5, ..LIMITS },
+        )
+        .unwrap();
         assert_eq!(p.input, ModelInput::Text("ção ç".into()));
     }
 
     #[test]
     fn integer_product_id_and_unknown_fields_are_accepted() {
-        let p = decode(br#"{"product_id":123,"name":"x","extra":{"a":[1]}}"#, None, TEXT, 100).unwrap();
+        let p = decode(br#"{"product_id":123,"name":"x","extra":{"a":[1]}}"#, None, TEXT, LIMITS).unwrap();
         assert_eq!(p.id.as_str(), "123");
     }
 
     #[test]
     fn missing_product_id_falls_back_to_the_key() {
-        let p = decode(br#"{"name":"x"}"#, Some(b"SKU-9"), TEXT, 100).unwrap();
+        let p = decode(br#"{"name":"x"}"#, Some(b"SKU-9"), TEXT, LIMITS).unwrap();
         assert_eq!(p.id.as_str(), "SKU-9");
         assert_eq!(reason(r#"{"name":"x"}"#, None, TEXT), RejectReason::MissingProductId);
         assert_eq!(reason(r#"{"name":"x","product_id":" "}"#, Some(b""), TEXT), RejectReason::MissingProductId);
+    }
+
+    #[test]
+    fn a_product_id_longer_than_the_limit_is_invalid_field() {
+        let id = "P".repeat(256);
+        let p = decode(format!(r#"{{"product_id":"{id}","name":"x"}}"#).as_bytes(), None, TEXT, LIMITS).unwrap();
+        assert_eq!(p.id.as_str(), id, "the limit itself is accepted");
+        let long = "P".repeat(1_048_576);
+        let err = decode(format!(r#"{{"product_id":"{long}","name":"x"}}"#).as_bytes(), None, TEXT, LIMITS)
+            .expect_err("a 1 MB id");
+        assert_eq!(err.reason, RejectReason::InvalidField);
+        assert_eq!(
+            err.detail,
+            "field `product_id` is 1048576 bytes long; at most 256 are accepted (PRODUCT_ID_MAX_BYTES)"
+        );
+        let err = decode(br#"{"name":"x"}"#, Some(long.as_bytes()), TEXT, LIMITS).expect_err("a 1 MB key");
+        assert_eq!(err.reason, RejectReason::InvalidField);
+        assert!(err.detail.contains("record key") && err.detail.contains("1048576 bytes"), "{}", err.detail);
+        let padded = format!("  {id}  ");
+        assert!(decode(br#"{"name":"x"}"#, Some(padded.as_bytes()), TEXT, LIMITS).is_ok(), "counted after trimming");
+        let short = Limits { max_product_id_bytes: 5, ..LIMITS };
+        let err = decode(r#"{"product_id":"ação","name":"x"}"#.as_bytes(), None, TEXT, short).expect_err("6 bytes");
+        assert!(err.detail.contains("6 bytes"), "bytes, not characters: {}", err.detail);
+        assert_eq!(err.reason, RejectReason::InvalidField);
     }
 
     #[test]
@@ -462,7 +506,7 @@ mod tests {
         }
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert_eq!(reason(&format!("{{\"a\":{deep}}}"), Some(b"k"), TEXT), RejectReason::InvalidJson);
-        let err = decode(b"{\"name\":\"\xff\"}", Some(b"k"), TEXT, 100).unwrap_err();
+        let err = decode(b"{\"name\":\"\xff\"}", Some(b"k"), TEXT, LIMITS).unwrap_err();
         assert_eq!(err.reason, RejectReason::InvalidJson);
     }
 
@@ -480,10 +524,11 @@ mod tests {
 
     #[test]
     fn escaped_strings_and_duplicate_keys_decode_like_any_json_parser() {
-        let p = decode(br#"{"product_id":"A\u0031","name":"x","name":"Cabo \"HDMI\"\t2m"}"#, None, TEXT, 100).unwrap();
+        let p =
+            decode(br#"{"product_id":"A\u0031","name":"x","name":"Cabo \"HDMI\"\t2m"}"#, None, TEXT, LIMITS).unwrap();
         assert_eq!(p.id.as_str(), "A1");
         assert_eq!(p.input, ModelInput::Text("Cabo \"HDMI\"\t2m".into()), "the last of duplicate keys wins");
-        let p = decode(br#"{"product_id":"A","name":"a\u0000b"}"#, None, TEXT, 100).unwrap();
+        let p = decode(br#"{"product_id":"A","name":"a\u0000b"}"#, None, TEXT, LIMITS).unwrap();
         assert_eq!(p.input, ModelInput::Text("a b".into()), "NUL cannot reach ONNX Runtime");
     }
 
@@ -504,7 +549,7 @@ mod tests {
     #[test]
     fn features_must_match_the_model_width_and_be_finite() {
         let kind = InputKind::Features { width: 2 };
-        let p = decode(br#"{"product_id":"a","features":[1,-0.5]}"#, None, kind, 100).unwrap();
+        let p = decode(br#"{"product_id":"a","features":[1,-0.5]}"#, None, kind, LIMITS).unwrap();
         assert_eq!(p.input, ModelInput::Features(vec![1.0, -0.5]));
         for bad in [
             r#"{"product_id":"a"}"#,

@@ -3,11 +3,12 @@ use std::sync::{Arc, RwLock};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::decode::decode;
+use super::decode::{decode, Limits};
 use super::event::{round_probability, CategorizedEvent, CategoryRef, ModelRef, Probabilities, SourceRef};
 use super::record::SourceRecord;
 use super::shadow::ShadowTap;
 use crate::domain::{InputKind, ModelInfo, ModelInput, Prediction, Product, RejectReason, Rejection};
+use crate::panics;
 use crate::ports::{PredictError, Predictor};
 
 /// What happens to one consumed record. Every record ends as exactly one.
@@ -26,6 +27,9 @@ pub struct Settings {
     /// Longer product text is truncated, not rejected.
     pub max_text_chars: usize,
 }
+
+/// Longest product id accepted unless PRODUCT_ID_MAX_BYTES says otherwise.
+pub const DEFAULT_PRODUCT_ID_MAX_BYTES: u32 = 256;
 
 /// Namespace of the deterministic output `event_id` (UUIDv5).
 const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_0d2e_5a7b_4c89_9e3f_1d2a_3b4c_5d6e);
@@ -46,6 +50,8 @@ pub struct ModelUnavailable(pub String);
 pub struct Categorizer<P> {
     current: RwLock<Arc<Scorer<P>>>,
     shadow: Option<ShadowTap>,
+    /// Not a model's setting: it outlives model swaps.
+    max_product_id_bytes: usize,
 }
 
 /// One model with the settings that go with it.
@@ -57,7 +63,18 @@ struct Scorer<P> {
 
 impl<P: Predictor> Categorizer<P> {
     pub fn new(predictor: P, model: ModelInfo, settings: Settings) -> Self {
-        Categorizer { current: RwLock::new(Arc::new(Scorer { predictor, model, settings })), shadow: None }
+        Categorizer {
+            current: RwLock::new(Arc::new(Scorer { predictor, model, settings })),
+            shadow: None,
+            max_product_id_bytes: DEFAULT_PRODUCT_ID_MAX_BYTES as usize,
+        }
+    }
+
+    /// Records whose product id (from the event or the key) is longer are
+    /// dead-lettered as `invalid_field`.
+    pub fn with_max_product_id_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_product_id_bytes = max_bytes;
+        self
     }
 
     /// Every batch is also handed to `shadow`, which never delays or changes
@@ -91,7 +108,7 @@ impl<P: Predictor> Categorizer<P> {
         records: &[R],
         now: OffsetDateTime,
     ) -> Result<Vec<Outcome>, ModelUnavailable> {
-        let outcomes = self.scorer().categorize(records, now)?;
+        let outcomes = self.scorer().categorize(records, now, self.max_product_id_bytes)?;
         if let Some(shadow) = &self.shadow {
             shadow.offer(records, &outcomes, now);
         }
@@ -104,14 +121,14 @@ impl<P: Predictor> Scorer<P> {
         &self,
         records: &[R],
         now: OffsetDateTime,
+        max_product_id_bytes: usize,
     ) -> Result<Vec<Outcome>, ModelUnavailable> {
+        let limits = Limits { max_text_chars: self.settings.max_text_chars, max_product_id_bytes };
         let decoded: Vec<Option<Result<Product, Rejection>>> = records
             .iter()
             .map(|r| {
                 let r = r.as_ref();
-                r.value
-                    .as_deref()
-                    .map(|value| decode(value, r.key.as_deref(), self.model.input, self.settings.max_text_chars))
+                r.value.as_deref().map(|value| decode(value, r.key.as_deref(), self.model.input, limits))
             })
             .collect();
         let products: Vec<&Product> = decoded.iter().flatten().filter_map(|d| d.as_ref().ok()).collect();
@@ -199,16 +216,9 @@ impl<P: Predictor> Scorer<P> {
 
     /// A panic inside the model is an error of that call, not of the worker.
     fn call(&self, inputs: &[&ModelInput]) -> Result<Vec<Prediction>, PredictError> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.predictor.predict(inputs))).unwrap_or_else(
-            |panic| {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                Err(PredictError(format!("the model panicked: {message}")))
-            },
-        )
+        panics::contained(std::panic::AssertUnwindSafe(|| self.predictor.predict(inputs))).unwrap_or_else(|panic| {
+            Err(PredictError(format!("the model panicked: {}", panics::message(panic.as_ref()))))
+        })
     }
 
     fn check(&self, prediction: Prediction) -> Result<Prediction, Rejection> {

@@ -35,20 +35,23 @@ pub fn otlp_provider() -> anyhow::Result<SdkTracerProvider> {
     Ok(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource.build()).build())
 }
 
+/// Record headers: names and values as bytes, as Kafka carries them.
+pub type RecordHeaders = [(Vec<u8>, Option<Vec<u8>>)];
+
 /// Reads `traceparent`/`tracestate` from record headers.
-pub struct HeaderExtractor<'a>(pub &'a [(String, Option<Vec<u8>>)]);
+pub struct HeaderExtractor<'a>(pub &'a RecordHeaders);
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .rev()
-            .find(|(name, _)| name.eq_ignore_ascii_case(key))
+            .find(|(name, _)| name.eq_ignore_ascii_case(key.as_bytes()))
             .and_then(|(_, value)| std::str::from_utf8(value.as_deref()?).ok())
     }
 
     fn keys(&self) -> Vec<&str> {
-        self.0.iter().map(|(name, _)| name.as_str()).collect()
+        self.0.iter().filter_map(|(name, _)| std::str::from_utf8(name).ok()).collect()
     }
 }
 
@@ -62,14 +65,14 @@ impl Injector for HeaderInjector {
 
 /// The trace context in a record's headers; an empty context when the
 /// headers carry none or garbage (a new trace starts).
-pub fn extract(headers: &[(String, Option<Vec<u8>>)]) -> Context {
+pub fn extract(headers: &RecordHeaders) -> Context {
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
 /// The `traceparent` (and `tracestate`) headers continuing `context`; when it
 /// holds no span (tracing is off), the input's own trace headers are passed on
 /// so the trace still continues downstream.
-pub fn inject(context: &Context, input: &[(String, Option<Vec<u8>>)]) -> Vec<(String, String)> {
+pub fn inject(context: &Context, input: &RecordHeaders) -> Vec<(String, String)> {
     if context.span().span_context().is_valid() {
         let mut injector = HeaderInjector(Vec::new());
         TraceContextPropagator::new().inject_context(context, &mut injector);
@@ -86,8 +89,8 @@ pub fn inject(context: &Context, input: &[(String, Option<Vec<u8>>)]) -> Vec<(St
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, Option<Vec<u8>>)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), Some(v.as_bytes().to_vec()))).collect()
+    fn headers(pairs: &[(&str, &str)]) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        pairs.iter().map(|(k, v)| (k.as_bytes().to_vec(), Some(v.as_bytes().to_vec()))).collect()
     }
 
     const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

@@ -323,6 +323,14 @@ pub const PRODUCER_DEFAULTS: &[Property] = &[
     },
     Property {
         client: Client::Producer,
+        name: "message.max.bytes",
+        value: "1048588",
+        reason: "the broker's default record-batch limit (message.max.bytes / max.message.bytes): \
+                 librdkafka's 1000000 is lower, so a record the broker accepted on input could not \
+                 be dead-lettered whole",
+    },
+    Property {
+        client: Client::Producer,
         name: "compression.type",
         value: "lz4",
         reason: "JSON outputs compress well at little CPU cost",
@@ -896,6 +904,7 @@ mod tests {
         assert_eq!(native(&producer, "enable.idempotence"), "true");
         assert_eq!(native(&producer, "acks"), "-1");
         assert_eq!(native(&producer, "linger.ms"), "1", "outputs leave within a millisecond");
+        assert_eq!(native(&producer, "message.max.bytes"), "1048588", "what the broker accepts on input");
         // Consumer properties stay out of the producer and the other way round.
         assert_eq!(producer.get("session.timeout.ms"), None);
         assert_eq!(consumer.get("message.timeout.ms"), None);

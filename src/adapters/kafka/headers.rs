@@ -1,62 +1,89 @@
 //! Record headers: the original headers carried into dead letters, and the
 //! headers the worker adds.
 
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use std::borrow::Cow;
+use std::ffi::CStr;
+use std::fmt::Write as _;
 
-use crate::domain::Rejection;
+use rdkafka::bindings::{rd_kafka_header_get_all, rd_kafka_headers_t, rd_kafka_message_headers};
+use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
+use rdkafka::types::RDKafkaRespErr;
 
-/// Header name -> value (`None` is a header with a null value).
-pub type HeaderList = Vec<(String, Option<Vec<u8>>)>;
+/// Header name -> value (`None` is a header with a null value). Names stay
+/// bytes: the broker accepts any, and only a dead letter needs them as text.
+pub type HeaderList = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
-pub fn copy_headers(headers: Option<&impl Headers>) -> HeaderList {
-    headers
-        .map(|h| h.iter().map(|header| (header.key.to_owned(), header.value.map(<[u8]>::to_vec))).collect())
-        .unwrap_or_default()
+/// The record's headers. Not through rdkafka's `Headers::iter`, which panics
+/// on a name that is not UTF-8 (`CStr::to_str().unwrap()` in rdkafka 0.39).
+pub fn copy_headers(message: &BorrowedMessage<'_>) -> HeaderList {
+    let mut headers: *mut rd_kafka_headers_t = std::ptr::null_mut();
+    // SAFETY: `message.ptr()` is the live rd_kafka_message_t that `message`
+    // owns; librdkafka only writes the address of the headers it keeps in it.
+    let err = unsafe { rd_kafka_message_headers(message.ptr(), &mut headers) };
+    if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR || headers.is_null() {
+        return HeaderList::new();
+    }
+    // SAFETY: `headers` belongs to the message, which `message` keeps alive
+    // (and unchanged: it is borrowed) for the whole call.
+    unsafe { read_headers(headers) }
+}
+
+/// Copies every header out of librdkafka's list.
+///
+/// # Safety
+/// `headers` must point to a live `rd_kafka_headers_t` that nothing changes
+/// during the call.
+unsafe fn read_headers(headers: *const rd_kafka_headers_t) -> HeaderList {
+    let mut list = HeaderList::new();
+    for idx in 0.. {
+        let (mut name, mut value, mut size) = (std::ptr::null(), std::ptr::null(), 0);
+        // SAFETY: `headers` is live (the caller's promise); librdkafka writes
+        // pointers into it, or fails past the last header.
+        let err = unsafe { rd_kafka_header_get_all(headers, idx, &mut name, &mut value, &mut size) };
+        if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+            break;
+        }
+        // SAFETY: librdkafka stores each name NUL-terminated (a NUL inside a
+        // name ends it there: its C API gives no length) and each non-null
+        // value as `size` bytes, both inside `headers`, which outlives this
+        // copy.
+        let key = unsafe { CStr::from_ptr(name) }.to_bytes().to_vec();
+        let value =
+            (!value.is_null()).then(|| unsafe { std::slice::from_raw_parts(value.cast::<u8>(), size) }.to_vec());
+        list.push((key, value));
+    }
+    list
+}
+
+/// A header name as text: itself when it is UTF-8, else escaped without loss:
+/// its valid runs kept (each `\` doubled), each other byte as `\xNN`.
+pub fn key_text(key: &[u8]) -> Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(key) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(key.len() * 2);
+    for chunk in key.utf8_chunks() {
+        escaped.push_str(&chunk.valid().replace('\\', "\\\\"));
+        for byte in chunk.invalid() {
+            // Writing to a String cannot fail.
+            let _ = write!(escaped, "\\x{byte:02x}");
+        }
+    }
+    Cow::Owned(escaped)
 }
 
 /// `traceparent`/`tracestate` headers, as `telemetry::tracing::inject` gives them.
 pub type TraceHeaders = [(String, String)];
 
-fn is_trace_header(key: &str) -> bool {
-    key.eq_ignore_ascii_case("traceparent") || key.eq_ignore_ascii_case("tracestate")
+pub(super) fn is_trace_header(key: &[u8]) -> bool {
+    key.eq_ignore_ascii_case(b"traceparent") || key.eq_ignore_ascii_case(b"tracestate")
 }
 
-fn with_trace(mut headers: OwnedHeaders, trace: &TraceHeaders) -> OwnedHeaders {
+pub(super) fn with_trace(mut headers: OwnedHeaders, trace: &TraceHeaders) -> OwnedHeaders {
     for (key, value) in trace {
         headers = headers.insert(Header { key, value: Some(value) });
     }
     headers
-}
-
-/// Where a dead letter came from and why it is one.
-pub struct DeadLetterInfo<'a> {
-    pub rejection: &'a Rejection,
-    pub topic: &'a str,
-    pub partition: i32,
-    pub offset: i64,
-    pub failed_at: &'a str,
-}
-
-/// The original headers, then the `dlq.*` headers. The original trace headers
-/// give way to `trace`, which continues the same trace.
-pub fn dead_letter_headers(original: &HeaderList, info: &DeadLetterInfo<'_>, trace: &TraceHeaders) -> OwnedHeaders {
-    let partition = info.partition.to_string();
-    let offset = info.offset.to_string();
-    let mut headers = OwnedHeaders::new_with_capacity(original.len() + 6);
-    for (key, value) in original.iter().filter(|(key, _)| !is_trace_header(key)) {
-        headers = headers.insert(Header { key, value: value.as_deref() });
-    }
-    for (key, value) in [
-        ("dlq.reason", info.rejection.reason.code()),
-        ("dlq.error", info.rejection.detail.as_str()),
-        ("dlq.source.topic", info.topic),
-        ("dlq.source.partition", &partition),
-        ("dlq.source.offset", &offset),
-        ("dlq.failed_at", info.failed_at),
-    ] {
-        headers = headers.insert(Header { key, value: Some(value) });
-    }
-    with_trace(headers, trace)
 }
 
 /// Headers of a categorized result.
@@ -70,44 +97,69 @@ pub fn result_headers(model_name: &str, model_version: &str, trace: &TraceHeader
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::domain::RejectReason;
+    use rdkafka::bindings::{rd_kafka_header_add, rd_kafka_headers_destroy, rd_kafka_headers_new};
+    use rdkafka::message::{BorrowedHeaders, Headers};
 
-    fn pairs(headers: &OwnedHeaders) -> Vec<(String, String)> {
-        headers
-            .iter()
-            .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
-            .collect()
+    use super::*;
+
+    /// librdkafka's own header list, from raw bytes as a broker may deliver them.
+    struct RawHeaders(*mut rd_kafka_headers_t);
+
+    impl RawHeaders {
+        fn new(headers: &[(&[u8], Option<&[u8]>)]) -> Self {
+            // SAFETY: allocates an empty list, owned by the returned value.
+            let list = RawHeaders(unsafe { rd_kafka_headers_new(headers.len()) });
+            for (name, value) in headers {
+                let (value_ptr, value_len) =
+                    value.map_or((std::ptr::null(), 0), |v| (v.as_ptr().cast(), v.len() as isize));
+                // SAFETY: librdkafka copies `name` and `value`, given with their lengths.
+                let err = unsafe {
+                    rd_kafka_header_add(list.0, name.as_ptr().cast(), name.len() as isize, value_ptr, value_len)
+                };
+                assert_eq!(err, RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR);
+            }
+            list
+        }
+    }
+
+    impl Drop for RawHeaders {
+        fn drop(&mut self) {
+            // SAFETY: the list was allocated by `new` and is freed once.
+            unsafe { rd_kafka_headers_destroy(self.0) }
+        }
+    }
+
+    const HOSTILE: [(&[u8], Option<&[u8]>); 4] =
+        [(b"origin", Some(b"erp")), (b"caf\xe9", Some(b"\xff\x00")), (b"null", None), (b"", Some(b""))];
+
+    #[test]
+    fn names_that_are_not_utf8_are_read_as_bytes() {
+        let raw = RawHeaders::new(&HOSTILE);
+        // SAFETY: `raw` is live and unchanged for the call.
+        let list = unsafe { read_headers(raw.0) };
+        let expected: HeaderList = HOSTILE.iter().map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))).collect();
+        assert_eq!(list, expected);
+    }
+
+    /// Why `copy_headers` reads librdkafka's list itself. When rdkafka stops
+    /// panicking here, its iterator can be used again.
+    #[test]
+    #[should_panic(expected = "Utf8Error")]
+    fn rdkafkas_header_iterator_panics_on_a_name_that_is_not_utf8() {
+        let raw = RawHeaders::new(&HOSTILE);
+        // SAFETY: rdkafka's own view of a native list (`OwnedHeaders::as_borrowed`
+        // makes the same cast); `raw` outlives it.
+        let borrowed = unsafe { &*(raw.0 as *const BorrowedHeaders) };
+        let _ = borrowed.iter().count();
     }
 
     #[test]
-    fn dead_letters_keep_original_headers_and_continue_the_trace() {
-        let original: HeaderList = vec![
-            ("origin".into(), Some(b"erp".to_vec())),
-            ("traceparent".into(), Some(b"00-aa-bb-01".to_vec())),
-            ("empty".into(), None),
-        ];
-        let rejection = Rejection::new(RejectReason::MissingText, "no text");
-        let info = DeadLetterInfo { rejection: &rejection, topic: "in", partition: 2, offset: 9, failed_at: "t" };
-        let trace = [("traceparent".to_owned(), "00-aa-cc-01".to_owned())];
-        let headers = dead_letter_headers(&original, &info, &trace);
-        let keys: Vec<String> = pairs(&headers).into_iter().map(|(k, _)| k).collect();
-        assert_eq!(
-            keys,
-            [
-                "origin",
-                "empty",
-                "dlq.reason",
-                "dlq.error",
-                "dlq.source.topic",
-                "dlq.source.partition",
-                "dlq.source.offset",
-                "dlq.failed_at",
-                "traceparent"
-            ]
-        );
-        assert_eq!(headers.iter().find(|h| h.key == "empty").map(|h| h.value), Some(None), "null values stay null");
-        assert_eq!(pairs(&headers)[8], ("traceparent".into(), "00-aa-cc-01".into()));
-        assert_eq!(pairs(&headers)[2], ("dlq.reason".into(), "missing_text".into()));
+    fn names_are_escaped_without_loss_only_when_not_utf8() {
+        assert_eq!(key_text(b"traceparent"), "traceparent");
+        assert_eq!(key_text("ação\\x".as_bytes()), "ação\\x", "UTF-8 names are kept as they are");
+        assert_eq!(key_text(b"caf\xe9"), "caf\\xe9");
+        assert_eq!(key_text(b"\xff\xfe"), "\\xff\\xfe");
+        assert_eq!(key_text(b"a\\b\x80"), "a\\\\b\\x80", "a backslash in an escaped name is doubled");
+        assert_eq!(key_text("é".as_bytes()[..1].as_ref()), "\\xc3", "a cut character is escaped byte by byte");
     }
 }

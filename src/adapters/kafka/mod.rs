@@ -3,6 +3,7 @@
 
 mod config;
 mod context;
+mod dead_letter;
 mod environment;
 mod headers;
 mod shadow;

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, TopicPartitionList};
@@ -30,7 +30,8 @@ use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::context::WorkerContext;
-use super::headers::{dead_letter_headers, result_headers, DeadLetterInfo};
+use super::dead_letter::{DeadLetter, DeadLetterInfo, FRAMING_BYTES};
+use super::headers::result_headers;
 use super::source::KafkaMeta;
 use super::spans;
 use crate::app::{format_timestamp, Outcome};
@@ -38,8 +39,6 @@ use crate::ports::{OutputSink, Received, SinkError, TransactionalSink};
 use crate::telemetry::tracing::inject;
 use crate::telemetry::Metrics;
 
-/// Room left for the record framing beside key, value and headers.
-const FRAMING_BYTES: usize = 512;
 /// Sizes a dead letter's value is cut to when the broker refuses it whole:
 /// the producer's limit first, then smaller for a broker or topic whose
 /// limit is lower, then headers only.
@@ -52,6 +51,8 @@ struct Outbound {
     key: Option<Vec<u8>>,
     payload: Vec<u8>,
     headers: OwnedHeaders,
+    /// A dead letter's parts, to cut it again if the broker refuses it.
+    dead_letter: Option<Arc<DeadLetter>>,
 }
 
 pub struct KafkaSink {
@@ -324,20 +325,23 @@ const MIN_CALL: Duration = Duration::from_millis(100);
 /// so. A value that fits is sent as it is: the broker refuses whole batches,
 /// so a small record may have been refused only for its neighbour's size.
 fn truncated(message: &Outbound, value_bytes: usize) -> Outbound {
-    if message.payload.len() <= value_bytes {
-        return message.clone();
+    match &message.dead_letter {
+        Some(dead_letter) if message.payload.len() > value_bytes => {
+            dead_letter_within(&message.topic, dead_letter.clone(), value_bytes)
+        }
+        _ => message.clone(),
     }
-    let original = message.payload.len().to_string();
-    let headers = message
-        .headers
-        .clone()
-        .insert(Header { key: "dlq.truncated", value: Some("true") })
-        .insert(Header { key: "dlq.original.size", value: Some(&original) });
+}
+
+/// The dead letter cut to the producer's limit, its value to `value_bytes`.
+fn dead_letter_within(topic: &str, dead_letter: Arc<DeadLetter>, value_bytes: usize) -> Outbound {
+    let fitted = dead_letter.fit(value_bytes);
     Outbound {
-        topic: message.topic.clone(),
-        key: message.key.clone(),
-        payload: message.payload[..value_bytes.min(message.payload.len())].to_vec(),
-        headers,
+        topic: topic.to_owned(),
+        key: fitted.key,
+        payload: fitted.value,
+        headers: fitted.headers,
+        dead_letter: Some(dead_letter),
     }
 }
 
@@ -370,6 +374,7 @@ impl OutputSink for KafkaSink {
                         .map_err(|e| SinkError::Fatal(format!("cannot serialize a result event: {e}")))?,
                     // The model that produced this result: it can change between batches.
                     headers: result_headers(&event.model.name, &event.model.version, &trace),
+                    dead_letter: None,
                 };
                 let delivery = enqueue(&self.producer, &message, transactional)?;
                 let topic = message.topic;
@@ -395,12 +400,15 @@ impl OutputSink for KafkaSink {
                     offset: record.offset,
                     failed_at: &failed_at,
                 };
-                let message = Outbound {
-                    topic: self.dlq_topic.clone(),
-                    key: record.key.clone(),
-                    payload: record.value.clone().unwrap_or_default(),
-                    headers: dead_letter_headers(&received.meta.headers, &info, &trace),
-                };
+                let dead_letter = DeadLetter::new(
+                    record.key.clone(),
+                    record.value.clone().unwrap_or_default(),
+                    &received.meta.headers,
+                    &info,
+                    &trace,
+                    self.max_message_bytes,
+                );
+                let message = dead_letter_within(&self.dlq_topic, dead_letter, usize::MAX);
                 match refusals {
                     Some(refusals) => self.send_dead_letter_in_transaction(message, refusals, id, span, observe),
                     None => self.send_dead_letter(message, span, observe),
@@ -594,7 +602,13 @@ mod tests {
     use rdkafka::producer::PurgeConfig;
 
     fn message() -> Outbound {
-        Outbound { topic: "t".into(), key: None, payload: b"x".to_vec(), headers: OwnedHeaders::new() }
+        Outbound {
+            topic: "t".into(),
+            key: None,
+            payload: b"x".to_vec(),
+            headers: OwnedHeaders::new(),
+            dead_letter: None,
+        }
     }
 
     /// Defect 9 of the delivery-core review: a dead letter re-sent from its

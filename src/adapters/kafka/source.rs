@@ -71,7 +71,7 @@ impl KafkaSource {
             key: message.key().map(<[u8]>::to_vec),
             value: message.payload().map(<[u8]>::to_vec),
         };
-        let headers = copy_headers(message.headers());
+        let headers = copy_headers(message);
         let span = spans::process(&record, &headers, &self.group);
         Received { record, meta: KafkaMeta { headers, timestamp_ms }, span }
     }

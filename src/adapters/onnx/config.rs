@@ -23,6 +23,11 @@ pub struct ModelConfig {
     /// Product text longer than this many characters is truncated.
     #[arg(long, env = "MAX_TEXT_CHARS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_text_chars: u32,
+
+    /// A longer product_id (from the event, or the record key in its place) is dead-lettered as
+    /// invalid_field: it is copied into the result and its key, and must fit the output topic.
+    #[arg(long, env = "PRODUCT_ID_MAX_BYTES", default_value_t = crate::app::DEFAULT_PRODUCT_ID_MAX_BYTES, value_parser = clap::value_parser!(u32).range(1..))]
+    pub product_id_max_bytes: u32,
 }
 
 fn parse_probability(raw: &str) -> Result<f32, String> {
