@@ -170,17 +170,24 @@ impl RecordSource for KafkaSource {
     }
 
     /// Asynchronous: librdkafka drops what it fetched before the seek, also
-    /// records already in the consumer's queue. A seek that fails would leave
-    /// the consumer past the records to read again, so any failure, of the
-    /// call or of one partition, is fatal: the restart reads them from the
-    /// committed position.
+    /// records already in the consumer's queue. A seek that fails at once
+    /// would leave the consumer past the records to read again, so such a
+    /// failure, of the call or of one partition, is fatal: the restart reads
+    /// them from the committed position.
     fn rewind(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError> {
         let list = self.list(positions.iter().map(|(p, o)| (*p, Offset::Offset(*o))))?;
         let sought = self
             .consumer
             .seek_partitions(list, Duration::ZERO)
             .map_err(|error| SourceError::Fatal(format!("cannot seek back to {positions:?}: {error}")))?;
-        match sought.elements().iter().find_map(|element| element.error().err().map(|e| (element.partition(), e))) {
+        // Asynchronous: "in progress" is the answer of a seek under way.
+        let failed = |element: &rdkafka::topic_partition_list::TopicPartitionListElem<'_>| match element.error() {
+            Err(error) if error.rdkafka_error_code() != Some(RDKafkaErrorCode::InProgress) => {
+                Some((element.partition(), error))
+            }
+            _ => None,
+        };
+        match sought.elements().iter().find_map(failed) {
             Some((partition, error)) => {
                 Err(SourceError::Fatal(format!("cannot seek partition {partition} back to read it again: {error}")))
             }
