@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapters::http;
 use crate::adapters::kafka::{
-    ensure_topics, KafkaShadowPublisher, KafkaSink, KafkaSource, SecurityAlarm, Transactions, WorkerContext,
+    ensure_topics, message_limits, KafkaConfig, KafkaShadowPublisher, KafkaSink, KafkaSource, SecurityAlarm,
+    Transactions, WorkerContext,
 };
 use crate::adapters::onnx::{ModelConfig, OnnxPredictor, OnnxRuntime};
 use crate::app::{spawn_shadow, AtLeastOnce, Categorizer, ExactlyOnce, Pipeline, Settings, ShadowTap};
@@ -87,6 +88,15 @@ fn shadow(
     Ok(Some(tap))
 }
 
+/// The producer's `message.max.bytes`.
+fn max_message_bytes(kafka: &KafkaConfig) -> usize {
+    kafka
+        .producer_config()
+        .get("message.max.bytes")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES)
+}
+
 /// Runs the worker until `shutdown` (or a fatal error), then stops within
 /// `SHUTDOWN_TIMEOUT_SECS`.
 pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -119,7 +129,7 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
     let security = Arc::new(SecurityAlarm::default());
     let context = || WorkerContext::new(metrics.clone(), kafka.input_topic.clone(), security.clone());
     let consumer = kafka.consumer(context())?;
-    let producer = kafka.producer(context())?;
+    let producer = kafka.producer(context(), None)?;
     let categorizer = Arc::new(match shadow(&runtime, &config, &metrics, context)? {
         Some(tap) => categorizer.with_shadow(tap),
         None => categorizer,
@@ -139,23 +149,26 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
     if shutdown.is_cancelled() {
         return Ok(());
     }
+    let limits = message_limits(kafka, &[&kafka.output_topic, &kafka.dlq_topic]).await;
+    // A topic that accepts less than the producer's batches would refuse a
+    // whole batch for its size, its small records with it.
+    let producer = match limits.values().min() {
+        Some(&limit) if limit < max_message_bytes(kafka) => kafka.producer(context(), Some(limit))?,
+        _ => producer,
+    };
     // The stop's budget: 60% to finish outputs (the pipeline), 20% (at most
     // 5 s) to commit, 15% to leave the group; `main` exits at 100%.
     let shutdown_timeout = Duration::from_secs(config.pipeline.shutdown_timeout_secs);
     let commit_timeout = shutdown_timeout.mul_f64(0.2).min(Duration::from_secs(5));
     let source = KafkaSource::new(consumer, kafka.input_topic.clone(), kafka.group_id.clone(), commit_timeout)?;
-    let max_message_bytes = kafka
-        .producer_config()
-        .get("message.max.bytes")
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
     let sink = KafkaSink::new(
         producer,
         kafka.output_topic.clone(),
         kafka.dlq_topic.clone(),
-        max_message_bytes,
+        max_message_bytes(kafka),
         metrics.clone(),
-    );
+    )
+    .with_topic_limits(limits);
     let producer = sink.producer().clone();
     let pipeline = config.pipeline.clone();
     let (source, result) = if kafka.exactly_once() {

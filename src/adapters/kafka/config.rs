@@ -559,7 +559,7 @@ impl KafkaConfig {
     pub fn plain_producer<C: ClientContext + 'static>(&self, context: C) -> anyhow::Result<FutureProducer<C>> {
         let plain =
             KafkaConfig { delivery_guarantee: DeliveryGuarantee::AtLeastOnce, transactional_id: None, ..self.clone() };
-        plain.producer(context)
+        plain.producer(context, None)
     }
 
     pub fn exactly_once(&self) -> bool {
@@ -622,13 +622,33 @@ impl KafkaConfig {
     /// The producer, with any context (see [`Self::producer_config`]):
     /// idempotent, so librdkafka's own retries neither duplicate nor reorder,
     /// and it retries without a time limit (`message.timeout.ms=0`).
-    pub fn producer<C: ClientContext + 'static>(&self, context: C) -> anyhow::Result<FutureProducer<C>> {
-        self.producer_config()
+    /// `record_batch_limit`: the smallest `max.message.bytes` of the topics
+    /// it writes; its batches stay below it, so a topic never refuses a batch
+    /// of records it would each accept.
+    pub fn producer<C: ClientContext + 'static>(
+        &self,
+        context: C,
+        record_batch_limit: Option<usize>,
+    ) -> anyhow::Result<FutureProducer<C>> {
+        let mut config = self.producer_config();
+        if let Some(limit) = record_batch_limit {
+            let batch = config.get("batch.size").and_then(|v| v.parse::<usize>().ok()).unwrap_or(LIBRDKAFKA_BATCH_SIZE);
+            let within = limit.saturating_sub(BATCH_FRAMING_BYTES).max(1);
+            if within < batch {
+                config.set("batch.size", within.to_string());
+            }
+        }
+        config
             .create_with_context(context)
             .map_err(|error| anyhow::anyhow!(describe(&error)))
             .context("cannot create the Kafka producer")
     }
 }
+
+/// librdkafka's default `batch.size`.
+const LIBRDKAFKA_BATCH_SIZE: usize = 1_000_000;
+/// Room in a topic's limit for the record batch's own framing.
+const BATCH_FRAMING_BYTES: usize = 512;
 
 /// The machine's name, as far as a transactional id allows.
 fn hostname() -> String {
@@ -998,6 +1018,6 @@ mod tests {
         impl ConsumerContext for Quiet {}
         let config = config(&[]);
         let _consumer: StreamConsumer<Quiet> = config.consumer(Quiet).unwrap();
-        let _producer: FutureProducer<Quiet> = config.producer(Quiet).unwrap();
+        let _producer: FutureProducer<Quiet> = config.producer(Quiet, None).unwrap();
     }
 }

@@ -17,4 +17,4 @@ pub use context::{SecurityAlarm, WorkerContext};
 pub use shadow::KafkaShadowPublisher;
 pub use sink::{KafkaSink, Transactions};
 pub use source::{KafkaMeta, KafkaSource};
-pub use topics::ensure_topics;
+pub use topics::{ensure_topics, message_limits};

@@ -61,6 +61,8 @@ pub struct KafkaSink {
     dlq_topic: String,
     /// The producer's `message.max.bytes`.
     max_message_bytes: usize,
+    /// Topics' own `max.message.bytes`, where known.
+    topic_limits: HashMap<String, usize>,
     metrics: Arc<Metrics>,
     transactions: Option<Transactions>,
 }
@@ -109,6 +111,15 @@ impl Refusals {
     fn forget(&self, record: (i32, i64)) {
         self.map().remove(&record);
     }
+
+    /// Records before these positions are committed: they never come again,
+    /// so their refusals are forgotten (the map would otherwise keep those of
+    /// records that never came back, e.g. of a partition revoked meanwhile).
+    fn forget_before(&self, positions: &[(i32, i64)]) {
+        self.map().retain(|(partition, offset), _| {
+            positions.iter().all(|(committed, position)| committed != partition || offset >= position)
+        });
+    }
 }
 
 impl Transactions {
@@ -137,7 +148,28 @@ impl KafkaSink {
         max_message_bytes: usize,
         metrics: Arc<Metrics>,
     ) -> Self {
-        KafkaSink { producer, output_topic, dlq_topic, max_message_bytes, metrics, transactions: None }
+        KafkaSink {
+            producer,
+            output_topic,
+            dlq_topic,
+            max_message_bytes,
+            topic_limits: HashMap::new(),
+            metrics,
+            transactions: None,
+        }
+    }
+
+    /// The topics' own size limits (`topics::message_limits`): an output
+    /// over its topic's limit is refused here, before it can share a batch
+    /// that the broker would refuse whole, its neighbours with it.
+    pub fn with_topic_limits(mut self, limits: HashMap<String, usize>) -> Self {
+        self.topic_limits = limits;
+        self
+    }
+
+    /// The most a record for `topic` may weigh.
+    fn limit(&self, topic: &str) -> usize {
+        self.topic_limits.get(topic).map_or(self.max_message_bytes, |&limit| limit.min(self.max_message_bytes))
     }
 
     /// Exactly-once: outputs go out in transactions. The producer must have a
@@ -345,6 +377,13 @@ fn dead_letter_within(topic: &str, dead_letter: Arc<DeadLetter>, value_bytes: us
     }
 }
 
+impl Outbound {
+    /// Its weight against a size limit, framing included.
+    fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len) + self.payload.len() + header_bytes(&self.headers) + FRAMING_BYTES
+    }
+}
+
 fn header_bytes(headers: &OwnedHeaders) -> usize {
     use rdkafka::message::Headers;
     headers.iter().map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len) + 8).sum()
@@ -376,6 +415,14 @@ impl OutputSink for KafkaSink {
                     headers: result_headers(&event.model.name, &event.model.version, &trace),
                     dead_letter: None,
                 };
+                let size = message.size();
+                if size > self.limit(&message.topic) {
+                    return Err(SinkError::TooLarge(format!(
+                        "{size} bytes, over the {} bytes {} accepts",
+                        self.limit(&message.topic),
+                        message.topic
+                    )));
+                }
                 let delivery = enqueue(&self.producer, &message, transactional)?;
                 let topic = message.topic;
                 Ok(Box::pin(
@@ -406,7 +453,7 @@ impl OutputSink for KafkaSink {
                     &received.meta.headers,
                     &info,
                     &trace,
-                    self.max_message_bytes,
+                    self.limit(&self.dlq_topic),
                 );
                 let message = dead_letter_within(&self.dlq_topic, dead_letter, usize::MAX);
                 match refusals {
@@ -464,6 +511,7 @@ impl TransactionalSink for KafkaSink {
         retried("committing the transaction", deadline, timeout, move |timeout| producer.commit_transaction(timeout))
             .await?;
         transactions.offsets_sent = false;
+        transactions.refused.forget_before(positions);
         Ok(())
     }
 
@@ -538,7 +586,7 @@ impl KafkaSink {
 
     /// The value size that fits the producer's limit beside the headers and key.
     fn budget(&self, message: &Outbound) -> usize {
-        self.max_message_bytes
+        self.limit(&message.topic)
             .saturating_sub(header_bytes(&message.headers) + message.key.as_ref().map_or(0, Vec::len) + FRAMING_BYTES)
     }
 
@@ -600,6 +648,19 @@ mod tests {
     use super::*;
     use rdkafka::config::ClientConfig;
     use rdkafka::producer::PurgeConfig;
+
+    /// Suspected in the delivery-core review, confirmed: the exactly-once
+    /// map of refused outputs never forgot a record that did not come back.
+    #[test]
+    fn refusals_of_committed_records_are_forgotten() {
+        let refusals = Refusals::default();
+        for record in [(0, 5), (0, 10), (1, 3)] {
+            refusals.note(record, false);
+        }
+        refusals.forget_before(&[(0, 8)]);
+        assert!(!refusals.get((0, 5)).result, "committed past: forgotten");
+        assert!(refusals.get((0, 10)).result && refusals.get((1, 3)).result, "the others are kept");
+    }
 
     fn message() -> Outbound {
         Outbound {

@@ -1,11 +1,12 @@
 //! Creates the worker's topics when they are missing, waiting for the brokers
 //! while they are unreachable.
 
+use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
@@ -179,6 +180,48 @@ async fn create_topics(config: &KafkaConfig, extra: &[String]) -> Result<(), Fai
         true => Ok(()),
         false => Err(Failure::Unreachable(format!("cannot create {}", unreachable.join(", ")))),
     }
+}
+
+/// Each topic's `max.message.bytes`, the largest record batch it accepts:
+/// the producer keeps its batches and records within it, so a batch of small
+/// records is never refused whole for its size. A topic that cannot be
+/// described (no DESCRIBE_CONFIGS right, no answer in time) is left out, with
+/// a warning; the producer's own limit then applies.
+pub async fn message_limits(config: &KafkaConfig, topics: &[&str]) -> HashMap<String, usize> {
+    let admin: AdminClient<AdminContext> = match config.admin_config().create_with_context(AdminContext::default()) {
+        Ok(admin) => admin,
+        Err(error) => {
+            tracing::warn!(error = %describe(&error), "cannot read the topics' size limits");
+            return HashMap::new();
+        }
+    };
+    let resources: Vec<ResourceSpecifier<'_>> = topics.iter().map(|topic| ResourceSpecifier::Topic(topic)).collect();
+    let options = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
+    let described = match tokio::time::timeout(ATTEMPT_TIMEOUT, admin.describe_configs(&resources, &options)).await {
+        Ok(Ok(described)) => described,
+        Ok(Err(error)) => {
+            tracing::warn!(error = %describe(&error), "cannot read the topics' size limits");
+            return HashMap::new();
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?ATTEMPT_TIMEOUT, "cannot read the topics' size limits: no answer");
+            return HashMap::new();
+        }
+    };
+    let mut limits = HashMap::new();
+    for (topic, resource) in topics.iter().zip(described) {
+        let limit = resource
+            .ok()
+            .and_then(|resource| resource.get("max.message.bytes").and_then(|entry| entry.value.clone()))
+            .and_then(|value| value.parse::<usize>().ok());
+        match limit {
+            Some(limit) => {
+                limits.insert((*topic).to_owned(), limit);
+            }
+            None => tracing::warn!(%topic, "cannot read the topic's max.message.bytes; the producer's limit applies"),
+        }
+    }
+    limits
 }
 
 /// The admin client's callbacks: librdkafka's complaints about unreachable
