@@ -56,6 +56,9 @@ const MODEL_RETRY_MAX: Duration = Duration::from_secs(30);
 /// Fetched records that may wait beyond `MAX_IN_FLIGHT` before the
 /// partitions are paused.
 const MIN_WAITING: usize = 1024;
+/// A model call running this many times `MODEL_CALL_TIMEOUT_MS` is hung:
+/// the worker stops (non-zero exit) for its orchestrator to restart it.
+const MODEL_HUNG_FACTOR: u32 = 12;
 /// Batches handed to the model at once: one in the model, one ready to start
 /// the moment it is done.
 const MODEL_QUEUE: usize = 2;
@@ -102,6 +105,8 @@ pub enum Fault {
     },
     #[error("the model thread stopped")]
     ModelThreadGone(#[from] ModelThreadGone),
+    #[error("a model call has not returned for {0:?}: hung; a restart starts a new ONNX Runtime session")]
+    ModelHung(Duration),
 }
 
 impl Fault {
@@ -241,7 +246,7 @@ where
             let stages = &mut self.stages;
             let flush_at = stages.flush_at();
             let strategy_wakes = self.commit.wakes_at();
-            let model_deadline = stages.model_deadline().filter(|_| !stages.model_stalled);
+            let model_deadline = stages.model_deadline();
             let publish_at = stages.publisher.retry_at();
             let polls_source = stages.polls_source();
             // Records the source has ready go before a partial batch, so that
@@ -463,10 +468,12 @@ where
         }
     }
 
-    /// When the model's current call is past its deadline.
+    /// When the model's current call is past its deadline; once it is, when
+    /// it is hung for good.
     fn model_deadline(&self) -> Option<Instant> {
-        let since = self.model.busy_since()?;
-        Some(Instant::from_std(since) + Duration::from_millis(self.config.model_call_timeout_ms))
+        let since = Instant::from_std(self.model.busy_since()?);
+        let timeout = Duration::from_millis(self.config.model_call_timeout_ms);
+        Some(since + if self.model_stalled { timeout * MODEL_HUNG_FACTOR } else { timeout })
     }
 
     /// Hands up to a batch to the model.
@@ -482,6 +489,11 @@ where
     /// pause (polling goes on, so the group is kept) until it returns.
     fn model_stalls(&mut self) {
         let timeout = Duration::from_millis(self.config.model_call_timeout_ms);
+        if self.model_stalled {
+            // Not ready does not restart a process: past this, only a restart
+            // (a new ONNX Runtime session) can help.
+            return self.fail(Fault::ModelHung(timeout * MODEL_HUNG_FACTOR));
+        }
         tracing::error!(
             ?timeout,
             "a model call is taking longer than MODEL_CALL_TIMEOUT_MS: not ready until it returns"

@@ -815,3 +815,25 @@ async fn large_records_are_bounded_by_bytes_not_only_by_count() {
     eventually("every record done", || broker.stored(0) == Some(100)).await;
     h.stop().await.expect("clean stop");
 }
+
+/// Defect 6, the end of it: a call that never returns leaves a process that
+/// is not ready for ever, and not ready restarts nothing. Past 12 times the
+/// deadline the worker stops with an error, so its orchestrator restarts it.
+#[tokio::test]
+async fn a_model_call_that_never_returns_ends_the_run_with_an_error() {
+    let broker = MemoryBroker::default();
+    broker.auto_ack(true);
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    produce(&broker, 0, 4);
+    let h = start(PipelineConfig { model_call_timeout_ms: 20, ..config() }, &broker);
+    eventually("the first batch done", || broker.stored(0) == Some(4)).await;
+    h.model.gate_closed.store(true, Ordering::SeqCst);
+    produce(&broker, 0, 4);
+    let (_, result) =
+        tokio::time::timeout(Duration::from_secs(5), h.task).await.expect("ends by itself").expect("no panic");
+    let error = super::chain(&result.expect_err("fatal"));
+    assert!(error.contains("hung"), "{error}");
+    assert!(!h.health.is_ready());
+    assert_eq!(broker.committed(0), Some(4), "what was done is committed");
+    h.model.gate_closed.store(false, Ordering::SeqCst);
+}
