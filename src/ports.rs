@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::app::{CategorizedEvent, Outcome, SourceRecord};
+use crate::app::{CategorizedEvent, Output, SourceRecord};
 use crate::domain::{ModelInput, Prediction};
 
 /// Categorizes a batch of products in one call: batching is what makes model
@@ -124,9 +124,9 @@ pub trait OutputSink: Send {
     type Meta: Send + Unpin + 'static;
     type Delivery: Future<Output = Result<(), SinkError>> + Send + Unpin + 'static;
 
-    /// Enqueues the outcome of `record` (never `Outcome::Skipped`). A dead
+    /// Enqueues the output of `record`. A dead
     /// letter never fails with `TooLarge`: the sink truncates it.
-    fn send(&mut self, received: &Received<Self::Meta>, outcome: &Outcome) -> Result<Self::Delivery, SinkError>;
+    fn send(&mut self, received: &Received<Self::Meta>, output: &Output) -> Result<Self::Delivery, SinkError>;
 
     /// The partitions' outputs still undelivered must never land: they belong
     /// to another instance now. Their deliveries, and possibly those of other

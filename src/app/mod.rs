@@ -11,5 +11,7 @@ mod shadow;
 pub use event::CategorizedEvent;
 pub use pipeline::{AtLeastOnce, ExactlyOnce, Pipeline, PipelineConfig, PipelineError};
 pub use record::SourceRecord;
-pub use service::{format_timestamp, Categorizer, ModelUnavailable, Outcome, Settings, DEFAULT_PRODUCT_ID_MAX_BYTES};
+pub use service::{
+    format_timestamp, Categorizer, ModelUnavailable, Outcome, Output, Settings, DEFAULT_PRODUCT_ID_MAX_BYTES,
+};
 pub use shadow::{spawn_shadow, ShadowTap};

@@ -20,6 +20,25 @@ pub enum Outcome {
     Skipped,
 }
 
+/// What is published for a record: a skipped record has none, so it cannot
+/// reach a sink.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Categorized(Box<CategorizedEvent>),
+    DeadLetter(Rejection),
+}
+
+impl Outcome {
+    /// The output to publish; `None` for a skipped record.
+    pub fn into_output(self) -> Option<Output> {
+        match self {
+            Outcome::Categorized(event) => Some(Output::Categorized(event)),
+            Outcome::DeadLetter(rejection) => Some(Output::DeadLetter(rejection)),
+            Outcome::Skipped => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
     /// Below this confidence a result is flagged `needs_review`.

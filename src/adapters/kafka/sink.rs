@@ -34,7 +34,7 @@ use super::dead_letter::{DeadLetter, DeadLetterInfo, FRAMING_BYTES};
 use super::headers::result_headers;
 use super::source::KafkaMeta;
 use super::spans;
-use crate::app::{format_timestamp, Outcome};
+use crate::app::{format_timestamp, Output};
 use crate::ports::{OutputSink, Received, SinkError, TransactionalSink};
 use crate::telemetry::tracing::inject;
 use crate::telemetry::Metrics;
@@ -393,17 +393,17 @@ impl OutputSink for KafkaSink {
     type Meta = KafkaMeta;
     type Delivery = KafkaDelivery;
 
-    fn send(&mut self, received: &Received<KafkaMeta>, outcome: &Outcome) -> Result<KafkaDelivery, SinkError> {
+    fn send(&mut self, received: &Received<KafkaMeta>, output: &Output) -> Result<KafkaDelivery, SinkError> {
         let record = &received.record;
         let id = (record.partition, record.offset);
         let observe = self.latency_observer(received.meta.timestamp_ms);
         let refusals = self.refusals();
         let transactional = refusals.is_some();
-        match outcome {
-            Outcome::Categorized(_) if refusals.as_ref().is_some_and(|r| r.get(id).result) => Err(SinkError::TooLarge(
+        match output {
+            Output::Categorized(_) if refusals.as_ref().is_some_and(|r| r.get(id).result) => Err(SinkError::TooLarge(
                 format!("{} refused this result as too large (in an aborted transaction)", self.output_topic),
             )),
-            Outcome::Categorized(event) => {
+            Output::Categorized(event) => {
                 let span = spans::send(&received.span, &self.output_topic);
                 let trace = inject(&span.context(), &received.meta.headers);
                 let message = Outbound {
@@ -435,7 +435,7 @@ impl OutputSink for KafkaSink {
                     .instrument(span),
                 ))
             }
-            Outcome::DeadLetter(rejection) => {
+            Output::DeadLetter(rejection) => {
                 tracing::debug!(parent: &received.span, %rejection, "dead letter");
                 let span = spans::send(&received.span, &self.dlq_topic);
                 let trace = inject(&span.context(), &received.meta.headers);
@@ -461,7 +461,6 @@ impl OutputSink for KafkaSink {
                     None => self.send_dead_letter(message, span, observe),
                 }
             }
-            Outcome::Skipped => Err(SinkError::Fatal("a skipped record has no output".into())),
         }
     }
 

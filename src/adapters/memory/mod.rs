@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, Notify};
 
-use crate::app::{Outcome, SourceRecord};
+use crate::app::{Output, SourceRecord};
 use crate::ports::{
     OutputSink, Rebalance, Received, RecordSource, SinkError, SourceError, SourceEvent, TransactionalSink,
 };
@@ -27,14 +27,14 @@ use crate::ports::{
 pub const TOPIC: &str = "in";
 
 /// Decides, per output, whether `send` refuses it at once.
-pub type SendHook = Box<dyn FnMut(&SourceRecord, &Outcome) -> Option<SinkError> + Send>;
+pub type SendHook = Box<dyn FnMut(&SourceRecord, &Output) -> Option<SinkError> + Send>;
 
 /// One output as the sink received it, in send order.
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub partition: i32,
     pub offset: i64,
-    pub outcome: Outcome,
+    pub output: Output,
 }
 
 #[derive(Default)]
@@ -60,7 +60,7 @@ struct State {
     commit_failure: Option<SinkError>,
     aborted: usize,
     rewinds: Vec<(i32, i64)>,
-    /// A commit timed out with its outcome unknown: like librdkafka, an
+    /// A commit timed out with its output unknown: like librdkafka, an
     /// abort now fails and the next commit finishes it.
     commit_pending: bool,
     /// Outputs sent and not yet acknowledged that make the sink's queue full.
@@ -332,10 +332,10 @@ impl OutputSink for MemorySink {
     type Meta = ();
     type Delivery = MemoryDelivery;
 
-    fn send(&mut self, received: &Received<()>, outcome: &Outcome) -> Result<MemoryDelivery, SinkError> {
+    fn send(&mut self, received: &Received<()>, output: &Output) -> Result<MemoryDelivery, SinkError> {
         let record = &received.record;
         let mut state = self.broker.state();
-        if let Some(error) = state.hook.as_mut().and_then(|hook| hook(record, outcome)) {
+        if let Some(error) = state.hook.as_mut().and_then(|hook| hook(record, output)) {
             return Err(error);
         }
         if state.queue_limit.is_some_and(|limit| state.waiting.len() >= limit) {
@@ -349,7 +349,7 @@ impl OutputSink for MemorySink {
             };
             open.push(index);
         }
-        state.sent.push(Sent { partition: record.partition, offset: record.offset, outcome: outcome.clone() });
+        state.sent.push(Sent { partition: record.partition, offset: record.offset, output: output.clone() });
         let (reply, delivery) = oneshot::channel();
         if state.auto_ack {
             let _ = reply.send(Ok(()));

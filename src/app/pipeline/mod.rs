@@ -46,7 +46,7 @@ use partitions::{Epoch, Partitions};
 use publisher::{too_large, Delivered, Publisher, Refused};
 use tally::Counted;
 
-use super::{Categorizer, ModelUnavailable, Outcome, SourceRecord};
+use super::{Categorizer, ModelUnavailable, Output, SourceRecord};
 use crate::health::Health;
 use crate::ports::{OutputSink, Predictor, Rebalance, Received, RecordSource, SinkError, SourceError, SourceEvent};
 use crate::telemetry::Metrics;
@@ -543,9 +543,12 @@ where
             if !self.partitions.is_current(record.partition, item.epoch) {
                 continue;
             }
-            match outcome {
-                Outcome::Skipped => skipped.push(self.finish(&item, &outcome)),
-                outcome => self.publisher.offer(item, outcome),
+            match outcome.into_output() {
+                Some(output) => self.publisher.offer(item, output),
+                None => {
+                    self.finish(&item);
+                    skipped.push(Counted::Skipped);
+                }
             }
         }
         skipped
@@ -635,15 +638,18 @@ where
     }
 
     /// What a finished delivery means.
-    fn settle(&mut self, (item, outcome, result): Delivered<S::Meta>) -> Settled {
+    fn settle(&mut self, (item, output, result): Delivered<S::Meta>) -> Settled {
         let record = &item.received.record;
         self.partitions.delivered(record.partition, item.epoch);
         let current = self.partitions.is_current(record.partition, item.epoch);
         match result {
-            Ok(()) => Settled::Done(self.finish(&item, &outcome)),
+            Ok(()) => {
+                self.finish(&item);
+                Settled::Done(Counted::of(&output))
+            }
             // A result the broker refused as too large becomes a dead letter:
             // it goes to another topic, so sending it now reorders nothing.
-            Err(SinkError::TooLarge(detail)) if matches!(outcome, Outcome::Categorized(_)) => {
+            Err(SinkError::TooLarge(detail)) if matches!(output, Output::Categorized(_)) => {
                 self.publisher.offer_first(item, too_large(&detail));
                 Settled::Nothing
             }
@@ -654,10 +660,9 @@ where
     }
 
     /// The record's outcome is final: its position may move.
-    fn finish(&mut self, item: &Item<S::Meta>, outcome: &Outcome) -> Counted {
+    fn finish(&mut self, item: &Item<S::Meta>) {
         let record = &item.received.record;
         self.partitions.done(record.partition, item.epoch, record.offset);
-        Counted::of(outcome)
     }
 
     /// The positions behind finished records go to the source for its next

@@ -1,4 +1,4 @@
-//! The publisher: outcomes handed to the sink in the order they were offered,
+//! The publisher: outputs handed to the sink in the order they were offered,
 //! and their deliveries. A full sink queue holds the outbox (never the loop):
 //! it is offered again once a delivery finishes, or after a while.
 
@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::partitions::Partitions;
 use super::Item;
-use crate::app::Outcome;
+use crate::app::Output;
 use crate::domain::{RejectReason, Rejection};
 use crate::ports::{OutputSink, SinkError};
 
@@ -22,11 +22,11 @@ use crate::ports::{OutputSink, SinkError};
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(100);
 
 /// A delivery that finished, with the record it carried.
-pub(super) type Delivered<M> = (Item<M>, Outcome, Result<(), SinkError>);
+pub(super) type Delivered<M> = (Item<M>, Output, Result<(), SinkError>);
 
 /// A delivery in progress, with the record it carries.
 struct Sending<D, M> {
-    item: Option<(Item<M>, Outcome)>,
+    item: Option<(Item<M>, Output)>,
     delivery: D,
 }
 
@@ -37,7 +37,7 @@ impl<D: Future<Output = Result<(), SinkError>> + Unpin, M: Unpin> Future for Sen
         let this = self.get_mut();
         let result = std::task::ready!(Pin::new(&mut this.delivery).poll(cx));
         match this.item.take() {
-            Some((item, outcome)) => Poll::Ready((item, outcome, result)),
+            Some((item, output)) => Poll::Ready((item, output, result)),
             // FuturesUnordered never polls a finished future again.
             None => Poll::Pending,
         }
@@ -52,7 +52,7 @@ pub(super) struct Refused {
 
 pub(super) struct Publisher<K: OutputSink> {
     pub sink: K,
-    outbox: VecDeque<(Item<K::Meta>, Outcome)>,
+    outbox: VecDeque<(Item<K::Meta>, Output)>,
     deliveries: FuturesUnordered<Sending<K::Delivery, K::Meta>>,
     /// The sink's queue is full: nothing is offered before this, unless a
     /// delivery finishes first.
@@ -72,15 +72,15 @@ impl<K: OutputSink> Publisher<K> {
         }
     }
 
-    /// Queues an outcome behind those offered before it.
-    pub fn offer(&mut self, item: Item<K::Meta>, outcome: Outcome) {
-        self.outbox.push_back((item, outcome));
+    /// Queues an output behind those offered before it.
+    pub fn offer(&mut self, item: Item<K::Meta>, output: Output) {
+        self.outbox.push_back((item, output));
     }
 
-    /// Queues an outcome ahead of the others: a dead letter replacing a
+    /// Queues an output ahead of the others: a dead letter replacing a
     /// refused result goes to another topic, so it reorders nothing.
-    pub fn offer_first(&mut self, item: Item<K::Meta>, outcome: Outcome) {
-        self.outbox.push_front((item, outcome));
+    pub fn offer_first(&mut self, item: Item<K::Meta>, output: Output) {
+        self.outbox.push_front((item, output));
     }
 
     pub fn has_outbox(&self) -> bool {
@@ -101,30 +101,30 @@ impl<K: OutputSink> Publisher<K> {
     }
 
     /// Hands the outbox to the sink, in order, until the sink is full or
-    /// refuses a record for good. Outcomes of records no longer current are
+    /// refuses a record for good. Outputs of records no longer current are
     /// dropped: they are read again, or are not ours any more.
     pub fn publish(&mut self, partitions: &mut Partitions) -> Result<(), Refused> {
         if self.blocked_until.is_some_and(|until| Instant::now() < until) {
             return Ok(());
         }
         self.blocked_until = None;
-        while let Some((item, outcome)) = self.outbox.pop_front() {
+        while let Some((item, output)) = self.outbox.pop_front() {
             let record = &item.received.record;
             if !partitions.is_current(record.partition, item.epoch) {
                 continue;
             }
-            match self.sink.send(&item.received, &outcome) {
+            match self.sink.send(&item.received, &output) {
                 Ok(delivery) => {
                     partitions.sent(record.partition, item.epoch);
-                    self.deliveries.push(Sending { item: Some((item, outcome)), delivery });
+                    self.deliveries.push(Sending { item: Some((item, output)), delivery });
                 }
                 Err(SinkError::QueueFull) => {
                     self.refused_full += 1;
                     self.blocked_until = Some(Instant::now() + QUEUE_FULL_WAIT);
-                    self.outbox.push_front((item, outcome));
+                    self.outbox.push_front((item, output));
                     return Ok(());
                 }
-                Err(SinkError::TooLarge(detail)) if matches!(outcome, Outcome::Categorized(_)) => {
+                Err(SinkError::TooLarge(detail)) if matches!(output, Output::Categorized(_)) => {
                     self.outbox.push_front((item, too_large(&detail)));
                 }
                 Err(error) => {
@@ -154,7 +154,7 @@ impl<K: OutputSink> Publisher<K> {
         done
     }
 
-    /// Forgets outcomes not yet handed to the sink that `keep` refuses.
+    /// Forgets outputs not yet handed to the sink that `keep` refuses.
     pub fn retain(&mut self, mut keep: impl FnMut(&Item<K::Meta>) -> bool) {
         self.outbox.retain(|(item, _)| keep(item));
     }
@@ -170,8 +170,8 @@ impl<K: OutputSink> Publisher<K> {
     }
 }
 
-pub(super) fn too_large(detail: &str) -> Outcome {
-    Outcome::DeadLetter(Rejection::new(
+pub(super) fn too_large(detail: &str) -> Output {
+    Output::DeadLetter(Rejection::new(
         RejectReason::OutputTooLarge,
         format!("the result is larger than the broker accepts: {detail}"),
     ))

@@ -2,7 +2,7 @@
 //! acknowledged; exactly-once counts it once its transaction commits, since
 //! the outcomes of an aborted transaction are produced again.
 
-use super::Outcome;
+use crate::app::Output;
 use crate::telemetry::Metrics;
 
 /// One record's contribution to the outcome metrics.
@@ -13,11 +13,10 @@ pub enum Counted {
 }
 
 impl Counted {
-    pub fn of(outcome: &Outcome) -> Self {
-        match outcome {
-            Outcome::Categorized(event) => Counted::Categorized(event.category.code.clone(), event.confidence),
-            Outcome::DeadLetter(rejection) => Counted::DeadLettered(rejection.reason.code()),
-            Outcome::Skipped => Counted::Skipped,
+    pub fn of(output: &Output) -> Self {
+        match output {
+            Output::Categorized(event) => Counted::Categorized(event.category.code.clone(), event.confidence),
+            Output::DeadLetter(rejection) => Counted::DeadLettered(rejection.reason.code()),
         }
     }
 

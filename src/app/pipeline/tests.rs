@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{AtLeastOnce, ExactlyOnce, Pipeline, PipelineConfig, PipelineError};
 use crate::adapters::memory::{MemoryBroker, MemorySource};
-use crate::app::{Categorizer, Outcome, Settings};
+use crate::app::{Categorizer, Output, Settings};
 use crate::domain::{Category, InputKind, ModelInfo, ModelInput, Prediction, RejectReason};
 use crate::health::Health;
 use crate::ports::{PredictError, Predictor, Rebalance, SinkError};
@@ -173,8 +173,8 @@ async fn tombstones_are_skipped_in_order_and_bad_records_dead_lettered() {
     eventually("everything done", || broker.stored(0) == Some(3)).await;
     let sent = broker.sent();
     assert_eq!(sent.len(), 2, "the tombstone has no output");
-    assert!(matches!(sent[0].outcome, Outcome::Categorized(_)));
-    assert!(matches!(&sent[1].outcome, Outcome::DeadLetter(r) if r.reason == RejectReason::InvalidJson));
+    assert!(matches!(sent[0].output, Output::Categorized(_)));
+    assert!(matches!(&sent[1].output, Output::DeadLetter(r) if r.reason == RejectReason::InvalidJson));
     h.stop().await.expect("clean stop");
 }
 
@@ -267,7 +267,7 @@ async fn a_model_failing_on_everything_holds_the_stream_instead_of_dead_letterin
     assert_eq!(broker.stored(0).unwrap_or(0), 0);
     h.model.broken.store(false, Ordering::SeqCst);
     eventually("all six categorized", || broker.sent().len() == 6).await;
-    assert!(broker.sent().iter().all(|s| matches!(s.outcome, Outcome::Categorized(_))));
+    assert!(broker.sent().iter().all(|s| matches!(s.output, Output::Categorized(_))));
     assert_eq!(offsets(&broker, 0), (0..6).collect::<Vec<_>>());
     eventually("ready again", || h.health.is_ready()).await;
     h.stop().await.expect("clean stop");
@@ -363,8 +363,8 @@ async fn a_revoke_waits_for_the_batch_in_the_model() {
 async fn a_result_too_large_becomes_a_dead_letter_and_the_partition_moves_on() {
     let broker = MemoryBroker::default();
     broker.rebalance(Rebalance::Assigned(vec![0]));
-    broker.on_send(Box::new(|record, outcome| {
-        (record.offset == 1 && matches!(outcome, Outcome::Categorized(_)))
+    broker.on_send(Box::new(|record, output| {
+        (record.offset == 1 && matches!(output, Output::Categorized(_)))
             .then(|| SinkError::TooLarge("1200000 bytes, limit 1000000".into()))
     }));
     produce(&broker, 0, 4);
@@ -378,8 +378,7 @@ async fn a_result_too_large_becomes_a_dead_letter_and_the_partition_moves_on() {
     let sent = broker.sent();
     let too_large = |offset: i64| {
         sent.iter().any(|s| {
-            s.offset == offset
-                && matches!(&s.outcome, Outcome::DeadLetter(r) if r.reason == RejectReason::OutputTooLarge)
+            s.offset == offset && matches!(&s.output, Output::DeadLetter(r) if r.reason == RejectReason::OutputTooLarge)
         })
     };
     assert!(too_large(1) && too_large(2), "{sent:?}");
