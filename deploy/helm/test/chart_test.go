@@ -436,7 +436,13 @@ func writeOut(t *testing.T, outDir, name string, docs []doc) {
 		t.Fatal(err)
 	}
 	for i, d := range docs {
-		f := filepath.Join(dir, fmt.Sprintf("%02d-%s-%s.yaml", i, strings.ToLower(d.kind), d.name))
+		// Custom resources apart: kubernetes-validate knows only built-in kinds
+		// (they are checked here, against their CRDs and Go types).
+		prefix := ""
+		if av, _ := d.u["apiVersion"].(string); strings.HasPrefix(av, "keda.sh/") || strings.HasPrefix(av, "monitoring.coreos.com/") {
+			prefix = "crd-"
+		}
+		f := filepath.Join(dir, fmt.Sprintf("%s%02d-%s-%s.yaml", prefix, i, strings.ToLower(d.kind), d.name))
 		if err := os.WriteFile(f, d.raw, 0o644); err != nil {
 			t.Fatal(err)
 		}
