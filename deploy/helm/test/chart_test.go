@@ -527,6 +527,12 @@ func TestFilesMatchDeploy(t *testing.T) {
 	if a := loadChart(t).Metadata.Annotations["product-categorizer/image-uid"]; a != strconv.Itoa(dockerUID) {
 		t.Errorf("Chart.yaml annotation product-categorizer/image-uid %q != the Dockerfile's USER %d", a, dockerUID)
 	}
+	// model.source=url runs curl and sha256sum from the worker's image.
+	df, _ := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
+	runtimeStage := string(df[bytes.LastIndex(df, []byte("\nFROM ")):])
+	if !regexp.MustCompile(`apt-get install[^\n]*\bcurl\b`).MatchString(runtimeStage) {
+		t.Errorf("the Dockerfile's runtime stage does not install curl: the fetch-model init container (model.source=url) needs it")
+	}
 	if mp := vals["model"].(map[string]any)["path"]; mp != dockerModel {
 		t.Errorf("values model.path %v != the Dockerfile's MODEL_PATH %q", mp, dockerModel)
 	}
