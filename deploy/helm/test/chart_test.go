@@ -2,7 +2,7 @@
 // scripts/check-helm; no cluster, no Docker daemon).
 //
 // For every values file in cases/ the chart is rendered with the Helm v4 SDK
-// (what `helm template` does), every document is decoded strictly (unknown or
+// (what `helm template` does: the same packages, without its Kubernetes client), every document is decoded strictly (unknown or
 // duplicate fields fail) into the k8s.io/api and prometheus-operator types,
 // KEDA objects are validated against the CRDs the KEDA v2.21.0 module ships,
 // the pod is evaluated against Pod Security Standards "restricted", and each
@@ -29,7 +29,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,11 +42,15 @@ import (
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
-	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/chart/common"
+	commonutil "helm.sh/helm/v4/pkg/chart/common/util"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/lint"
+	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
-	release "helm.sh/helm/v4/pkg/release/v1"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	"helm.sh/helm/v4/pkg/engine"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -105,32 +108,50 @@ func loadChart(t *testing.T) *chart.Chart {
 	return theChart
 }
 
-// render does what `helm template` does: a client-only dry-run install.
+// render does what `helm template` does (action.Install, client-only dry
+// run), from the packages it uses, without Helm's Kubernetes client and
+// registry code (half the build): the kubeVersion constraint, the values
+// coalesced and validated against values.schema.json, the engine, then the
+// manifests split from hooks and sorted in install order.
 func render(t *testing.T, vals map[string]any) (string, error) {
 	t.Helper()
-	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.NewTextHandler(io.Discard, nil)))
-	install := action.NewInstall(cfg)
-	install.DryRunStrategy = action.DryRunClient
-	install.ReleaseName = "shop"
-	install.Namespace = "erp"
-	install.Replace = true
+	ch := loadChart(t)
+	caps := common.DefaultCapabilities.Copy()
 	kv, err := common.ParseKubeVersion(kubeVersion)
 	if err != nil {
 		t.Fatal(err)
 	}
-	install.KubeVersion = kv
-	rel, err := install.Run(loadChart(t), vals)
+	caps.KubeVersion = *kv
+	if ch.Metadata.KubeVersion != "" && !chartutil.IsCompatibleRange(ch.Metadata.KubeVersion, caps.KubeVersion.String()) {
+		return "", fmt.Errorf("chart requires kubeVersion: %s which is incompatible with Kubernetes %s", ch.Metadata.KubeVersion, caps.KubeVersion.Version)
+	}
+	opts := common.ReleaseOptions{Name: "shop", Namespace: "erp", Revision: 1, IsInstall: true}
+	rv, err := commonutil.ToRenderValuesWithSchemaValidation(ch, vals, opts, caps, false)
 	if err != nil {
 		return "", err
 	}
-	r, ok := rel.(*release.Release)
-	if !ok {
-		t.Fatalf("unexpected release type %T", rel)
+	var e engine.Engine
+	files, err := e.Render(ch, rv)
+	if err != nil {
+		return "", err
 	}
-	if len(r.Hooks) > 0 {
-		t.Errorf("the chart renders hooks (%d); it has none by design", len(r.Hooks))
+	for name := range files {
+		if strings.HasSuffix(name, "NOTES.txt") {
+			delete(files, name)
+		}
 	}
-	return r.Manifest, nil
+	hooks, manifests, err := releaseutil.SortManifests(files, caps.APIVersions, releaseutil.InstallOrder)
+	if err != nil {
+		return "", err
+	}
+	if len(hooks) > 0 {
+		t.Errorf("the chart renders hooks (%d); it has none by design", len(hooks))
+	}
+	var b strings.Builder
+	for _, m := range manifests {
+		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", m.Name, m.Content)
+	}
+	return b.String(), nil
 }
 
 // ---------------------------------------------------------------- decode --
@@ -487,15 +508,18 @@ func TestRefused(t *testing.T) {
 }
 
 func TestLintStrict(t *testing.T) {
-	lint := action.NewLint()
-	lint.Strict = true
-	lint.Namespace = "erp"
-	res := lint.Run([]string{chartDir}, loadValues(t, "cases/minimal.yaml"))
-	for _, m := range res.Messages {
+	// helm lint --strict: what action.Lint runs, failing on warnings too.
+	kv, _ := common.ParseKubeVersion(kubeVersion)
+	linter := lint.RunAll(chartDir, loadValues(t, "cases/minimal.yaml"), "erp", lint.WithKubeVersion(kv))
+	var errs []string
+	for _, m := range linter.Messages {
 		t.Logf("lint: %s", m)
+		if m.Severity >= support.WarningSev {
+			errs = append(errs, m.Error())
+		}
 	}
-	if len(res.Errors) > 0 {
-		t.Fatalf("helm lint --strict: %v", res.Errors)
+	if len(errs) > 0 {
+		t.Fatalf("helm lint --strict: %v", errs)
 	}
 }
 
@@ -1047,8 +1071,22 @@ func (r *rendered) checkResources(t *testing.T) {
 	if ml.Value() < 160<<20 {
 		t.Errorf("memory limit %s below the measured peak RSS with headroom (160Mi)", ml.String())
 	}
-	if _, ok := res.Requests[corev1.ResourceCPU]; !ok {
+	cpu, ok := res.Requests[corev1.ResourceCPU]
+	if !ok {
 		t.Errorf("no CPU request")
+	}
+	// Unless set, the CPU request is one core per inference thread.
+	if c := get(r.vals, "resources", "requests", "cpu"); c == nil || c == "" {
+		threads := 1
+		if n := toInt(get(r.vals, "worker", "inferenceThreads")); n > 0 {
+			threads = n
+		}
+		if cpu.MilliValue() != int64(threads)*1000 {
+			t.Errorf("CPU request %s, want %d (worker.inferenceThreads)", cpu.String(), threads)
+		}
+		if r.env["INFERENCE_THREADS"].Value != "" && r.env["INFERENCE_THREADS"].Value != strconv.Itoa(threads) {
+			t.Errorf("INFERENCE_THREADS %q != %d", r.env["INFERENCE_THREADS"].Value, threads)
+		}
 	}
 }
 
