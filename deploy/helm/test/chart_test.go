@@ -1389,3 +1389,49 @@ func (r *rendered) checkKeda(t *testing.T) {
 		t.Errorf("a TriggerAuthentication nobody references")
 	}
 }
+
+// TestHelmCLIAgrees (scripts/check-helm --helm-cli, not in make test): the
+// real `helm template` and `helm lint --strict` of CHECK_HELM_CLI give the
+// same objects, refusals and verdict as the SDK path the other tests use.
+func TestHelmCLIAgrees(t *testing.T) {
+	helm := os.Getenv("CHECK_HELM_CLI")
+	if helm == "" {
+		t.Skip("CHECK_HELM_CLI not set (scripts/check-helm --helm-cli)")
+	}
+	byName := func(docs []doc) map[string]any {
+		m := map[string]any{}
+		for _, d := range docs {
+			m[d.kind+"/"+d.name] = jsonRound(d.u)
+		}
+		return m
+	}
+	files, _ := filepath.Glob("cases/*.yaml")
+	for _, f := range files {
+		out, err := exec.Command(helm, "template", "shop", chartDir, "-n", "erp", "-f", f, "--kube-version", kubeVersion).Output()
+		if err != nil {
+			t.Errorf("%s: helm template: %v", f, err)
+			continue
+		}
+		manifest, err := render(t, loadValues(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, sdk := byName(splitDocs(t, string(out))), byName(splitDocs(t, manifest))
+		if !reflect.DeepEqual(cli, sdk) {
+			t.Errorf("%s: helm template renders %v, the SDK path %v (or their contents differ)", f, keys(cli), keys(sdk))
+		}
+	}
+	refused, _ := filepath.Glob("cases/fail/*.yaml")
+	for _, f := range refused {
+		b, _ := os.ReadFile(f)
+		first, _, _ := strings.Cut(string(b), "\n")
+		want := strings.TrimPrefix(first, "# error: ")
+		out, err := exec.Command(helm, "template", "shop", chartDir, "-n", "erp", "-f", f).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Errorf("%s: helm template should fail with %q, got %v: %s", f, want, err, out)
+		}
+	}
+	if out, err := exec.Command(helm, "lint", "--strict", chartDir, "-n", "erp", "-f", "cases/minimal.yaml").CombinedOutput(); err != nil {
+		t.Errorf("helm lint --strict: %v\n%s", err, out)
+	}
+}
