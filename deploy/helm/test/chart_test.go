@@ -29,6 +29,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +42,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"helm.sh/helm/v4/pkg/chart/common"
@@ -1434,4 +1437,136 @@ func TestHelmCLIAgrees(t *testing.T) {
 	if out, err := exec.Command(helm, "lint", "--strict", chartDir, "-n", "erp", "-f", "cases/minimal.yaml").CombinedOutput(); err != nil {
 		t.Errorf("helm lint --strict: %v\n%s", err, out)
 	}
+}
+
+// TestWorkerAcceptsRenderedEnv: the worker binary starts with the environment
+// each case renders (values, not only names: a value it refuses stops it at
+// start-up). Brokers are pointed at a closed port (the worker then waits, not
+// ready), the Secret's files are dummies in a temporary directory, the
+// image's model path is the repository's model; *_LOCATION certificates are
+// left out (they would need real PEM files). Needs CHECK_HELM_WORKER_BINARY
+// and CHECK_HELM_ORT_DYLIB (scripts/check-helm sets both when they exist).
+func TestWorkerAcceptsRenderedEnv(t *testing.T) {
+	bin, ort := os.Getenv("CHECK_HELM_WORKER_BINARY"), os.Getenv("CHECK_HELM_ORT_DYLIB")
+	if bin == "" || ort == "" {
+		t.Skip("CHECK_HELM_WORKER_BINARY or CHECK_HELM_ORT_DYLIB not set")
+	}
+	loadEnvNames(t)
+	repoModel, _ := filepath.Abs(filepath.Join(repoRoot, "model", "product_category.onnx"))
+	files, _ := filepath.Glob("cases/*.yaml")
+	for _, f := range files {
+		f := f
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
+			t.Parallel()
+			manifest, err := render(t, loadValues(t, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pod *corev1.PodSpec
+			for _, d := range splitDocs(t, manifest) {
+				if d.kind != "StatefulSet" && d.kind != "Deployment" {
+					continue
+				}
+				obj, _, err := strict.Decode(d.raw, nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch o := obj.(type) {
+				case *appsv1.StatefulSet:
+					pod = &o.Spec.Template.Spec
+				case *appsv1.Deployment:
+					pod = &o.Spec.Template.Spec
+				}
+			}
+			secrets := t.TempDir()
+			port := freePort(t)
+			env := []string{"PATH=" + os.Getenv("PATH"), "ORT_DYLIB_PATH=" + ort}
+			var left []string
+			for _, c := range pod.Containers {
+				if c.Name != "worker" {
+					continue
+				}
+				for _, e := range c.Env {
+					v := e.Value
+					switch {
+					case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name":
+						v = "shop-product-categorizer-0"
+					case strings.HasSuffix(e.Name, "_LOCATION"):
+						left = append(left, e.Name)
+						continue
+					case e.Name == "KAFKA_BOOTSTRAP_SERVERS":
+						v = "127.0.0.1:9" // closed: the worker waits for it
+					case e.Name == "HTTP_ADDR":
+						v = fmt.Sprintf("127.0.0.1:%d", port)
+					case e.Name == "MODEL_PATH" || e.Name == "SHADOW_MODEL_PATH":
+						v = repoModel
+					case e.Name == "OTEL_EXPORTER_OTLP_ENDPOINT":
+						v = "http://127.0.0.1:9"
+					case strings.HasPrefix(v, secretDir+"/"):
+						v = filepath.Join(secrets, strings.TrimPrefix(v, secretDir+"/"))
+						if err := os.WriteFile(v, []byte("not-a-real-secret\n"), 0o600); err != nil {
+							t.Fatal(err)
+						}
+					}
+					env = append(env, e.Name+"="+v)
+				}
+			}
+			if len(left) > 0 {
+				t.Logf("left out (certificate paths): %v", left)
+			}
+			cmd := exec.Command(bin)
+			cmd.Env = env
+			var stderr bytes.Buffer
+			cmd.Stderr, cmd.Stdout = &stderr, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			// Accepted once /readyz waits for the group: the model is loaded and
+			// the Kafka clients exist (librdkafka has taken every property); a
+			// refused setting exits before that.
+			client := http.Client{Timeout: time.Second}
+			deadline := time.Now().Add(20 * time.Second)
+		poll:
+			for {
+				select {
+				case err := <-done:
+					t.Fatalf("the worker exited (%v) with the rendered environment:\n%s", err, tail(stderr.String(), 2000))
+				default:
+				}
+				if resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port)); err == nil {
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if strings.Contains(string(body), "group") {
+						break poll
+					}
+				}
+				if time.Now().After(deadline) {
+					_ = cmd.Process.Kill()
+					<-done
+					t.Fatalf("the worker did not reach \"waiting for its group\" within 20 s:\n%s", tail(stderr.String(), 2000))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			_ = cmd.Process.Kill()
+			<-done
+		})
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
 }

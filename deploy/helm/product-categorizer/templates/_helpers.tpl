@@ -47,6 +47,17 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- printf "KAFKA_%s" (. | replace "." "_" | replace "-" "_" | upper) -}}
 {{- end -}}
 
+{{/* A value as the worker parses it. YAML numbers from values files arrive
+as float64, which toString prints as 6.7108864e+07: integral ones are
+printed as integers. */}}
+{{- define "pc.scalar" -}}
+{{- if and (kindIs "float64" .) (eq (float64 (int64 .)) .) -}}
+{{- int64 . | toString -}}
+{{- else -}}
+{{- toString . -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "pc.secretDir" -}}/var/run/secrets/product-categorizer/kafka{{- end -}}
 {{- define "pc.modelDir" -}}/var/lib/product-categorizer/model{{- end -}}
 
