@@ -560,6 +560,28 @@ func TestFilesMatchDeploy(t *testing.T) {
 	if !regexp.MustCompile(`apt-get install[^\n]*\bcurl\b`).MatchString(runtimeStage) {
 		t.Errorf("the Dockerfile's runtime stage does not install curl: the fetch-model init container (model.source=url) needs it")
 	}
+	// The image builds for amd64 and arm64: one ONNX Runtime wheel per
+	// TARGETARCH, each pinned by a sha256, of the version ml/ trains and tests with.
+	for _, arch := range []string{"AMD64", "ARM64"} {
+		if !regexp.MustCompile(`(?m)^ARG ORT_WHEEL_SHA256_` + arch + `=[a-f0-9]{64}$`).Match(df) {
+			t.Errorf("Dockerfile: no ARG ORT_WHEEL_SHA256_%s=<sha256> (the %s wheel must be pinned by hash)", arch, strings.ToLower(arch))
+		}
+		if !regexp.MustCompile(`(?m)^\s+` + strings.ToLower(arch) + `\) wheel="\$\{ORT_WHEEL_` + arch + `\}"; sha="\$\{ORT_WHEEL_SHA256_` + arch + `\}"`).Match(df) {
+			t.Errorf("Dockerfile: TARGETARCH %s does not pick ORT_WHEEL_%s / ORT_WHEEL_SHA256_%s", strings.ToLower(arch), arch, arch)
+		}
+	}
+	reqs, _ := os.ReadFile(filepath.Join(repoRoot, "ml", "requirements.txt"))
+	if m := regexp.MustCompile(`(?m)^onnxruntime==([0-9.]+)`).FindSubmatch(reqs); m == nil {
+		t.Errorf("ml/requirements.txt pins no onnxruntime version")
+	} else {
+		for _, re := range []string{`(?m)^ARG ORT_VERSION=(\S+)$`, `(?m)^ARG ORT_WHEEL_AMD64=onnxruntime-([0-9.]+)-`, `(?m)^ARG ORT_WHEEL_ARM64=onnxruntime-([0-9.]+)-`} {
+			for _, got := range regexp.MustCompile(re).FindAllSubmatch(df, -1) {
+				if string(got[1]) != string(m[1]) {
+					t.Errorf("Dockerfile: %s has ONNX Runtime %s, ml/requirements.txt %s", got[0], got[1], m[1])
+				}
+			}
+		}
+	}
 	if mp := vals["model"].(map[string]any)["path"]; mp != dockerModel {
 		t.Errorf("values model.path %v != the Dockerfile's MODEL_PATH %q", mp, dockerModel)
 	}
