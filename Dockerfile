@@ -1,12 +1,16 @@
 # product-categorizer: the worker and the sample producer, with the bundled
-# ONNX models and ONNX Runtime's shared library.
+# ONNX models and ONNX Runtime's shared library. linux/amd64 and linux/arm64.
 #
 #   docker build -t product-categorizer .
+#   docker buildx build --platform linux/amd64,linux/arm64 -t REGISTRY/product-categorizer:TAG --push .
 #   docker run --rm -e KAFKA_BOOTSTRAP_SERVERS=host:9092 -p 8080:8080 product-categorizer
 #   docker run --rm --entrypoint sample-producer product-categorizer --rate 20
 #
-# Stages: build (Rust, release), ort (ONNX Runtime's libonnxruntime.so from
-# the pinned, hash-checked PyPI wheel), runtime (debian slim, non-root).
+# Stages: build (Rust, release, on the target platform: native, or QEMU under
+# buildx), ort (ONNX Runtime's libonnxruntime.so from the PyPI wheel for the
+# target architecture, pinned by hash; runs on the build platform, it only
+# unpacks a zip), runtime (debian slim, non-root uid/gid 10001 = the Helm
+# chart's podSecurity.runAsUser/runAsGroup).
 
 ARG RUST_IMAGE=rust:1.95-bookworm
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -56,20 +60,35 @@ RUN set -eu; \
     /out/sample-producer --help | grep -q -- --rate
 
 # ------------------------------------------------------------------ ort ----
-FROM ${PYTHON_IMAGE} AS ort
+FROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS ort
+# Set by BuildKit from --platform (declared without a value so BuildKit fills
+# it; amd64 when empty).
+ARG TARGETARCH
 ARG ORT_VERSION=1.32.0
-ARG ORT_WHEEL=onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl
-ARG ORT_WHEEL_SHA256=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d
+# One wheel per architecture, each pinned by its sha256 (PyPI's published
+# digests; checked 2026-12-03 with `pip download --platform ... ` + sha256sum).
+ARG ORT_WHEEL_AMD64=onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl
+ARG ORT_WHEEL_SHA256_AMD64=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d
+ARG ORT_WHEEL_ARM64=onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_aarch64.whl
+ARG ORT_WHEEL_SHA256_ARM64=2303372a85299b6757b0e11e1cbf13e410ddf7e10c37f4b37e99d1c90e7daf7c
 WORKDIR /ort
-# pip checks the pinned hash (--require-hashes); sha256sum checks it again
-# on the file itself. Only the shared library is kept, not the Python package.
+# pip checks the pinned hash (--require-hashes) of the wheel for the target
+# platform (--platform: this stage may run on another architecture);
+# sha256sum checks it again on the file itself. Only the shared library is
+# kept, not the Python package.
 RUN set -eu; \
-    echo "onnxruntime==${ORT_VERSION} --hash=sha256:${ORT_WHEEL_SHA256}" > requirements.txt; \
+    case "${TARGETARCH:-amd64}" in \
+      amd64) wheel="${ORT_WHEEL_AMD64}"; sha="${ORT_WHEEL_SHA256_AMD64}"; plat=manylinux_2_28_x86_64 ;; \
+      arm64) wheel="${ORT_WHEEL_ARM64}"; sha="${ORT_WHEEL_SHA256_ARM64}"; plat=manylinux_2_28_aarch64 ;; \
+      *) echo "unsupported TARGETARCH ${TARGETARCH}: amd64 or arm64" >&2; exit 1 ;; \
+    esac; \
+    echo "onnxruntime==${ORT_VERSION} --hash=sha256:${sha}" > requirements.txt; \
     pip download --no-cache-dir --disable-pip-version-check --no-deps --only-binary=:all: \
+        --platform "${plat}" --python-version 3.11 --implementation cp --abi cp311 \
         --require-hashes -r requirements.txt -d wheels; \
-    echo "${ORT_WHEEL_SHA256}  wheels/${ORT_WHEEL}" | sha256sum -c -; \
+    echo "${sha}  wheels/${wheel}" | sha256sum -c -; \
     mkdir -p lib; \
-    python -c 'import os, sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); names = [n for n in z.namelist() if n.startswith("onnxruntime/capi/libonnxruntime")]; assert any(".so." in n for n in names), names; [open(os.path.join("lib", os.path.basename(n)), "wb").write(z.read(n)) for n in names]; print("extracted", names)' "wheels/${ORT_WHEEL}"
+    python -c 'import os, sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); names = [n for n in z.namelist() if n.startswith("onnxruntime/capi/libonnxruntime")]; assert any(".so." in n for n in names), names; [open(os.path.join("lib", os.path.basename(n)), "wb").write(z.read(n)) for n in names]; print("extracted", names)' "wheels/${wheel}"
 
 # -------------------------------------------------------------- runtime ----
 FROM ${RUNTIME_IMAGE} AS runtime
@@ -78,7 +97,8 @@ ARG ORT_VERSION=1.32.0
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates libssl3 libstdc++6 curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --home-dir /app --no-create-home app
+    && groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home app
 COPY --from=ort /ort/lib/ /usr/local/lib/onnxruntime/
 COPY --from=build /out/product-categorizer /out/sample-producer /usr/local/bin/
 COPY model/*.onnx /app/model/
@@ -87,7 +107,8 @@ ENV ORT_DYLIB_PATH=/usr/local/lib/onnxruntime/libonnxruntime.so.${ORT_VERSION} \
     MODEL_PATH=/app/model/product_category.onnx \
     HTTP_ADDR=0.0.0.0:8080 \
     LOG_FORMAT=json
-USER app
+# Numeric, so the kubelet can verify runAsNonRoot; the chart runs the pod as it.
+USER 10001:10001
 EXPOSE 8080
 # /healthz: the process is alive (readiness, /readyz, is for orchestrators).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
