@@ -248,7 +248,7 @@ where
             let strategy_wakes = self.commit.wakes_at();
             let model_deadline = stages.model_deadline();
             let publish_at = stages.publisher.retry_at();
-            let polls_source = stages.polls_source();
+            let polls_source = stages.polls_source(self.commit.holds_outputs_since());
             // Records the source has ready go before a partial batch, so that
             // the model gets what arrived together in one call.
             tokio::select! {
@@ -328,12 +328,17 @@ where
     /// Whether to pull records from the source: while less than a batch
     /// waits, since the source's own prefetch queue is the buffer (pausing
     /// throws that queue away); and always when no record can be taken, so
-    /// that rebalances are served while back-pressure pauses the partitions.
-    fn polls_source(&self) -> bool {
+    /// that rebalances are served while back-pressure pauses the partitions,
+    /// except during the first moments of outputs held for a commit
+    /// (`held_since`): records pulled then would only fill the waiting queue
+    /// and pause the partitions, for a wait that usually ends in
+    /// milliseconds.
+    fn polls_source(&self, held_since: Option<Instant>) -> bool {
+        let short_hold = held_since.is_some_and(|since| since.elapsed() < commit::SHORT_HOLD);
         self.intake.len() < self.config.batch_size as usize
             || self.model_down.is_some()
             || self.model_stalled
-            || !self.may_take()
+            || (!self.may_take() && !short_hold)
     }
 
     /// Whether the in-flight budget (records and bytes) has room.

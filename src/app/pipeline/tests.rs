@@ -836,3 +836,28 @@ async fn a_model_call_that_never_returns_ends_the_run_with_an_error() {
     assert_eq!(broker.committed(0), Some(4), "what was done is committed");
     h.model.gate_closed.store(false, Ordering::SeqCst);
 }
+
+/// Exactly-once drains of the feature model ran at half their rate once the
+/// loop no longer blocked on a commit: while a window waited for its
+/// acknowledgements, the loop pulled records it could not take and paused
+/// the partitions (a pause throws the source's prefetch away). During a
+/// short hold the records stay in the source.
+#[tokio::test]
+async fn a_short_commit_hold_leaves_records_in_the_source_instead_of_pausing() {
+    let broker = transactional(vec![0]);
+    produce(&broker, 0, 4);
+    let h = start(PipelineConfig { max_in_flight: 8, txn_max_records: 2, ..config() }, &broker);
+    eventually("4 outputs sent", || broker.sent().len() == 4).await;
+    // Two done: the window is full and waits for outputs 2 and 3.
+    broker.reply(0, Ok(()));
+    broker.reply(1, Ok(()));
+    settle().await;
+    let total = 4 + 8 + super::MIN_WAITING + 100;
+    produce(&broker, 0, total - 4);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(broker.paused().is_empty(), "paused while the window waited a moment for its acknowledgements");
+    broker.auto_ack(true);
+    broker.ack_all();
+    eventually("every record committed", || broker.committed(0) == Some(total as i64)).await;
+    h.stop().await.expect("clean stop");
+}
