@@ -4,9 +4,9 @@
 //! implement its ports. `docs/architecture.md` draws the stages and names the
 //! test behind each promise.
 //!
-//! The stages, each owning its state: the intake (`waiting`, pause/resume),
-//! the model (`batch`, the model thread, its outage and deadline), the
-//! [`Publisher`] (outbox and deliveries), the offset tracker
+//! The stages, each owning its state: the [`Intake`] (waiting records,
+//! pause/resume), the model (`batch`, the model thread, its outage and
+//! deadline), the [`Publisher`] (outbox and deliveries), the offset tracker
 //! ([`Partitions`]), and the commit strategy ([`CommitStrategy`]:
 //! at-least-once or exactly-once, chosen at start).
 //!
