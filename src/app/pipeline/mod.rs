@@ -5,10 +5,11 @@
 //! test behind each promise.
 //!
 //! The stages, each owning its state: the [`Intake`] (waiting records,
-//! pause/resume), the model (`batch`, the model thread, its outage and
+//! pause/resume), the [`ModelStage`] (batch, model thread, outage, call
 //! deadline), the [`Publisher`] (outbox and deliveries), the offset tracker
 //! ([`Partitions`]), and the commit strategy ([`CommitStrategy`]:
-//! at-least-once or exactly-once, chosen at start).
+//! at-least-once or exactly-once, chosen at start). [`Stages`] holds the
+//! first four and the moves between them; the loop is [`Pipeline::run`].
 //!
 //! What it promises (each is a test in `tests.rs`):
 //! - every record taken ends as one categorized, dead-lettered or skipped
@@ -27,6 +28,7 @@
 mod commit;
 mod config;
 mod intake;
+mod model_stage;
 mod model_thread;
 mod partitions;
 mod publisher;
@@ -41,27 +43,20 @@ use tokio_util::sync::CancellationToken;
 pub use commit::{AtLeastOnce, CommitStrategy, ExactlyOnce};
 pub use config::PipelineConfig;
 use intake::{weight, Intake};
-use model_thread::{Categorized, ModelThread, ModelThreadGone};
+use model_stage::{Back, ModelStage};
+use model_thread::{Categorized, ModelThreadGone};
 use partitions::{Epoch, Partitions};
 use publisher::{too_large, Delivered, Publisher, Refused};
 use tally::Counted;
 
-use super::{Categorizer, ModelUnavailable, Output, SourceRecord};
+use super::{Categorizer, Output, SourceRecord};
 use crate::health::Health;
 use crate::ports::{OutputSink, Predictor, Rebalance, Received, RecordSource, SinkError, SourceError, SourceEvent};
 use crate::telemetry::Metrics;
 
-const MODEL_RETRY_MIN: Duration = Duration::from_millis(200);
-const MODEL_RETRY_MAX: Duration = Duration::from_secs(30);
 /// Fetched records that may wait beyond `MAX_IN_FLIGHT` before the
 /// partitions are paused.
 const MIN_WAITING: usize = 1024;
-/// A model call running this many times `MODEL_CALL_TIMEOUT_MS` is hung:
-/// the worker stops (non-zero exit) for its orchestrator to restart it.
-const MODEL_HUNG_FACTOR: u32 = 12;
-/// Batches handed to the model at once: one in the model, one ready to start
-/// the moment it is done.
-const MODEL_QUEUE: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -156,12 +151,6 @@ impl<M> AsRef<SourceRecord> for Item<M> {
     }
 }
 
-/// The model is failing on everything: the batch is held until this retry.
-struct ModelDown {
-    retry_at: Instant,
-    backoff: Duration,
-}
-
 pub struct Pipeline<S: RecordSource, K: OutputSink<Meta = S::Meta>, C> {
     stages: Stages<S, K>,
     commit: C,
@@ -171,21 +160,11 @@ pub struct Pipeline<S: RecordSource, K: OutputSink<Meta = S::Meta>, C> {
 pub struct Stages<S: RecordSource, K: OutputSink<Meta = S::Meta>> {
     intake: Intake<S>,
     publisher: Publisher<K>,
-    model: ModelThread<S::Meta>,
+    model: ModelStage<S::Meta>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     config: PipelineConfig,
     partitions: Partitions,
-    /// Taken, not yet handed to the model.
-    batch: Vec<Item<S::Meta>>,
-    batch_deadline: Instant,
-    model_down: Option<ModelDown>,
-    /// A model call runs past `MODEL_CALL_TIMEOUT_MS`.
-    model_stalled: bool,
-    /// While the model is down: records at the front of `batch` held for
-    /// its retry, and batches still to come back that are held behind them.
-    held: usize,
-    held_behind: usize,
     fatal: Option<Fault>,
 }
 
@@ -208,17 +187,11 @@ where
         let stages = Stages {
             intake: Intake::new(source),
             publisher: Publisher::new(sink),
-            model: ModelThread::start(categorizer)?,
+            model: ModelStage::start(categorizer, &config, health.clone(), metrics.clone())?,
             metrics,
             health,
-            batch: Vec::with_capacity(config.batch_size as usize),
             config,
             partitions: Partitions::default(),
-            batch_deadline: Instant::now(),
-            model_down: None,
-            model_stalled: false,
-            held: 0,
-            held_behind: 0,
             fatal: None,
         };
         Ok(Pipeline { stages, commit })
@@ -244,9 +217,9 @@ where
     async fn process(&mut self, shutdown: &CancellationToken) {
         while self.stages.fatal.is_none() {
             let stages = &mut self.stages;
-            let flush_at = stages.flush_at();
+            let flush_at = stages.model.flush_at();
             let strategy_wakes = self.commit.wakes_at();
-            let model_deadline = stages.model_deadline();
+            let model_deadline = stages.model.deadline();
             let publish_at = stages.publisher.retry_at();
             let polls_source = stages.polls_source(self.commit.holds_outputs_since());
             // Records the source has ready go before a partial batch, so that
@@ -335,10 +308,7 @@ where
     /// milliseconds.
     fn polls_source(&self, held_since: Option<Instant>) -> bool {
         let short_hold = held_since.is_some_and(|since| since.elapsed() < commit::SHORT_HOLD);
-        self.intake.len() < self.config.batch_size as usize
-            || self.model_down.is_some()
-            || self.model_stalled
-            || (!self.may_take() && !short_hold)
+        self.intake.len() < self.config.batch_size as usize || self.model.is_out() || (!self.may_take() && !short_hold)
     }
 
     /// Whether the in-flight budget (records and bytes) has room.
@@ -354,13 +324,12 @@ where
     /// while it has room. Records wait in the queue, not the batch: taking
     /// more than a batch would only move them around in memory.
     fn feed_model(&mut self) {
-        let full = self.config.batch_size as usize;
         loop {
-            while self.batch.len() < full && self.may_take() && self.fatal.is_none() {
+            while !self.model.is_full() && self.may_take() && self.fatal.is_none() {
                 let Some(received) = self.intake.pop() else { break };
                 self.take(received);
             }
-            if self.model_down.is_some() || self.model.pending() >= MODEL_QUEUE || self.batch.len() < full {
+            if !self.model.has_room() || !self.model.is_full() {
                 return;
             }
             self.submit();
@@ -378,10 +347,7 @@ where
             return;
         };
         self.metrics.consumed.with_label_values(&[&record.topic]).inc();
-        if self.batch.is_empty() {
-            self.batch_deadline = Instant::now() + Duration::from_millis(self.config.batch_timeout_ms);
-        }
-        self.batch.push(Item { received, epoch });
+        self.model.push(Item { received, epoch });
     }
 
     fn assign(&mut self, partitions: Vec<i32>) {
@@ -409,7 +375,7 @@ where
         let (waiting, bytes) = (self.intake.len(), self.intake.bytes());
         let bound = (self.config.max_in_flight as usize).max(MIN_WAITING);
         let bytes_bound = self.config.max_in_flight_bytes as usize;
-        let model_out = self.model_down.is_some() || self.model_stalled;
+        let model_out = self.model.is_out();
         let pause = model_out || waiting >= bound || bytes >= bytes_bound;
         let resume = !model_out && waiting <= bound / 2 && bytes <= bytes_bound / 2;
         let paused = match (pause, resume) {
@@ -431,13 +397,12 @@ where
         for &partition in partitions {
             self.partitions.close(partition);
         }
-        let fetched = self.batch.len() + self.intake.len();
+        let fetched = self.model.len() + self.intake.len();
         let revoked = |record: &SourceRecord| partitions.contains(&record.partition);
-        self.batch.retain(|item| !revoked(&item.received.record));
+        self.model.retain(|item| !revoked(&item.received.record));
         self.intake.retain(|record| !revoked(record));
         self.publisher.retain(|item| !revoked(&item.received.record));
-        self.model_up_if_nothing_held();
-        fetched - self.batch.len() - self.intake.len()
+        fetched - self.model.len() - self.intake.len()
     }
 
     /// Reads the partitions (`None`: every one that moved since its last
@@ -447,102 +412,43 @@ where
         let positions = self.partitions.rewind(only);
         let partitions = &self.partitions;
         let current = |item: &Item<S::Meta>| partitions.is_current(item.received.record.partition, item.epoch);
-        self.batch.retain(current);
+        self.model.retain(current);
         self.publisher.retain(current);
         self.intake.retain(|record| !positions.iter().any(|(p, _)| *p == record.partition));
-        self.model_up_if_nothing_held();
         tracing::info!(?positions, "rewound to the last committed positions");
         if let Err(error) = self.intake.source.rewind(&positions) {
             self.source_failed("cannot rewind the partitions", error);
         }
     }
 
-    // The model: batches in, outcomes out, with outages and a deadline.
+    // The model: batches in, outcomes out.
 
-    /// When to hand a batch that is not full to the model: once the model
-    /// is idle and the batch's first record waited `BATCH_TIMEOUT_MS`, or at
-    /// the model's next retry. While the model works, the batch fills.
-    fn flush_at(&self) -> Option<Instant> {
-        if self.batch.is_empty() {
-            return None;
-        }
-        match &self.model_down {
-            Some(down) => (self.model.pending() == 0).then_some(down.retry_at),
-            None if self.model.pending() == 0 => Some(self.batch_deadline),
-            None => None,
-        }
-    }
-
-    /// When the model's current call is past its deadline; once it is, when
-    /// it is hung for good.
-    fn model_deadline(&self) -> Option<Instant> {
-        let since = Instant::from_std(self.model.busy_since()?);
-        let timeout = Duration::from_millis(self.config.model_call_timeout_ms);
-        Some(since + if self.model_stalled { timeout * MODEL_HUNG_FACTOR } else { timeout })
-    }
-
-    /// Hands up to a batch to the model.
     fn submit(&mut self) {
-        let take = self.batch.len().min(self.config.batch_size as usize);
-        let items: Vec<Item<S::Meta>> = self.batch.drain(..take).collect();
-        if let Err(gone) = self.model.submit(items) {
+        if let Err(gone) = self.model.submit() {
             self.fail(gone.into());
         }
     }
 
-    /// A model call runs past its deadline: not ready, and the partitions
-    /// pause (polling goes on, so the group is kept) until it returns.
+    /// The model's call passed its deadline, or is hung for good.
     fn model_stalls(&mut self) {
-        let timeout = Duration::from_millis(self.config.model_call_timeout_ms);
-        if self.model_stalled {
-            // Not ready does not restart a process: past this, only a restart
-            // (a new ONNX Runtime session) can help.
-            return self.fail(Fault::ModelHung(timeout * MODEL_HUNG_FACTOR));
+        if let Err(after) = self.model.stalls() {
+            self.fail(Fault::ModelHung(after));
         }
-        tracing::error!(
-            ?timeout,
-            "a model call is taking longer than MODEL_CALL_TIMEOUT_MS: not ready until it returns"
-        );
-        self.metrics.faults.with_label_values(&["model_stalled"]).inc();
-        self.health.set_model_stalled(true);
-        self.model_stalled = true;
     }
 
     /// Queues each outcome of a batch back from the model for the sink, in
     /// order. Returns the skipped records, whose outcome is final at once.
     fn categorized(&mut self, done: Result<Categorized<S::Meta>, ModelThreadGone>) -> Vec<Counted> {
-        let Categorized { items, outcomes, took } = match done {
-            Ok(done) => done,
+        let outcomes = match done.map(|done| self.model.received(done)) {
+            Ok(Back::Done(outcomes)) => outcomes,
+            Ok(Back::Held) => return Vec::new(),
             Err(gone) => {
                 self.fail(gone.into());
                 return Vec::new();
             }
         };
-        if std::mem::take(&mut self.model_stalled) {
-            tracing::info!(took = ?took, "the stalled model call returned");
-            self.health.set_model_stalled(false);
-        }
-        if self.held_behind > 0 {
-            self.hold_behind(items);
-            return Vec::new();
-        }
-        let outcomes = match outcomes {
-            Ok(outcomes) => outcomes,
-            Err(unavailable) => {
-                self.hold(items, unavailable);
-                return Vec::new();
-            }
-        };
-        self.metrics.inference_duration.observe(took.as_secs_f64());
-        self.metrics.batch_size.observe(items.len() as f64);
-        // While the model is down only its retry is in the model: this is it
-        // (or, after a revoke took the held records, a new batch).
-        if self.model_down.take().is_some() {
-            tracing::info!("the model answers again; processing resumes");
-        }
-        self.health.set_model_available(true);
         let mut skipped = Vec::new();
-        for (item, outcome) in items.into_iter().zip(outcomes) {
+        for (item, outcome) in outcomes {
             // Rewound or revoked while in the model: read again, or not ours.
             let record = &item.received.record;
             if !self.partitions.is_current(record.partition, item.epoch) {
@@ -577,14 +483,14 @@ where
     /// down), until `deadline`.
     async fn finish_model(&mut self, deadline: Instant) -> Vec<Counted> {
         tracing::info!(
-            fetched = self.batch.len(),
+            fetched = self.model.len(),
             in_flight = self.partitions.in_flight(),
             "stopping: finishing in-flight records"
         );
-        self.model_down = None;
+        self.model.retry_now();
         let mut skipped = Vec::new();
-        while self.fatal.is_none() && self.model_down.is_none() {
-            if !self.batch.is_empty() && self.model.pending() < MODEL_QUEUE {
+        while self.fatal.is_none() && !self.model.is_down() {
+            if self.model.len() > 0 && self.model.has_room() {
                 self.submit();
                 continue;
             }
@@ -597,40 +503,6 @@ where
             }
         }
         skipped
-    }
-
-    /// The model failed on everything: keep the batch in front of the
-    /// records taken after it, retry later, not ready. Batches handed over
-    /// after it are held behind it as they come back, whatever their result.
-    fn hold(&mut self, items: Vec<Item<S::Meta>>, unavailable: ModelUnavailable) {
-        let backoff = self.model_down.as_ref().map_or(MODEL_RETRY_MIN, |down| (down.backoff * 2).min(MODEL_RETRY_MAX));
-        if self.model_down.is_none() {
-            tracing::warn!(error = %unavailable, retry_in = ?backoff, held = items.len(), "model unavailable; holding the batch");
-            self.health.set_model_available(false);
-            self.metrics.faults.with_label_values(&["model_unavailable"]).inc();
-        }
-        self.held = items.len();
-        self.held_behind = self.model.pending();
-        self.batch.splice(0..0, items);
-        self.model_down = Some(ModelDown { retry_at: Instant::now() + backoff, backoff });
-    }
-
-    /// A batch handed over before the model failed on the one ahead of it:
-    /// its records go back behind those held, in order.
-    fn hold_behind(&mut self, items: Vec<Item<S::Meta>>) {
-        self.held_behind -= 1;
-        let (at, count) = (self.held, items.len());
-        self.batch.splice(at..at, items);
-        self.held += count;
-    }
-
-    /// A revoke or rewind took every held record away: nothing is left to
-    /// retry, so new records are the model's next probe instead of paused
-    /// partitions waiting for ever.
-    fn model_up_if_nothing_held(&mut self) {
-        if self.model_down.is_some() && self.batch.is_empty() && self.held_behind == 0 {
-            self.model_down = None;
-        }
     }
 
     // The publisher's side: outputs out, deliveries back.
