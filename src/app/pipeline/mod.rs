@@ -186,7 +186,7 @@ where
     ) -> std::io::Result<Self> {
         let stages = Stages {
             intake: Intake::new(source),
-            publisher: Publisher::new(sink),
+            publisher: Publisher::new(sink, metrics.publish_retries.clone()),
             model: ModelStage::start(categorizer, &config, health.clone(), metrics.clone())?,
             metrics,
             health,
@@ -545,8 +545,6 @@ where
     /// The positions behind finished records go to the source for its next
     /// commit; a rewind reads again from them.
     fn store(&mut self) {
-        let refused = std::mem::take(&mut self.publisher.refused_full);
-        self.metrics.publish_retries.inc_by(refused);
         let positions = self.partitions.committable();
         if positions.is_empty() {
             return;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
+use prometheus::IntCounter;
 use tokio::time::Instant;
 
 use super::partitions::Partitions;
@@ -57,18 +58,18 @@ pub(super) struct Publisher<K: OutputSink> {
     /// The sink's queue is full: nothing is offered before this, unless a
     /// delivery finishes first.
     blocked_until: Option<Instant>,
-    /// Offers the sink refused as full.
-    pub refused_full: u64,
+    /// Counts offers the sink refused as full.
+    refused_full: IntCounter,
 }
 
 impl<K: OutputSink> Publisher<K> {
-    pub fn new(sink: K) -> Self {
+    pub fn new(sink: K, refused_full: IntCounter) -> Self {
         Publisher {
             sink,
             outbox: VecDeque::new(),
             deliveries: FuturesUnordered::new(),
             blocked_until: None,
-            refused_full: 0,
+            refused_full,
         }
     }
 
@@ -119,7 +120,7 @@ impl<K: OutputSink> Publisher<K> {
                     self.deliveries.push(Sending { item: Some((item, output)), delivery });
                 }
                 Err(SinkError::QueueFull) => {
-                    self.refused_full += 1;
+                    self.refused_full.inc();
                     self.blocked_until = Some(Instant::now() + QUEUE_FULL_WAIT);
                     self.outbox.push_front((item, output));
                     return Ok(());
