@@ -187,8 +187,10 @@ class Worker:
 
 
 class Workers:
-    def __init__(self, count: int, binary: Path, env: dict[str, str], run_dir: Path, clock: Clock):
+    def __init__(self, count: int, binary: Path, env: dict[str, str], run_dir: Path, clock: Clock,
+                 instance_id=lambda i: f"chaos-worker-{i}"):
         self.binary = binary
+        self.instance_id = instance_id
         self.env = env
         self.clock = clock
         self.workers = [Worker(i, run_dir / f"worker-{i}.log") for i in range(1, count + 1)]
@@ -199,7 +201,7 @@ class Workers:
         w.http_port = free_port()
         w.starts += 1
         w.sent = ""
-        env = dict(self.env, HTTP_ADDR=f"127.0.0.1:{w.http_port}", INSTANCE_ID=f"chaos-worker-{i}")
+        env = dict(self.env, HTTP_ADDR=f"127.0.0.1:{w.http_port}", INSTANCE_ID=self.instance_id(i))
         with open(w.log_path, "a") as out:
             out.write(f"\n=== chaos: start #{w.starts} of worker {i} at {self.clock.stamp()} ===\n")
             out.flush()
@@ -236,9 +238,10 @@ class Workers:
             self.exits.append(exit_)
         return exits
 
-    def wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float, indices: list[int] | None = None) -> None:
+        """Until each worker (or each of `indices`) answers /readyz."""
         deadline = time.monotonic() + timeout
-        for w in self.workers:
+        for w in self.workers if indices is None else [self.workers[i - 1] for i in indices]:
             while not http_ok(f"http://127.0.0.1:{w.http_port}/readyz"):
                 if w.process is None or w.process.poll() is not None:
                     raise RuntimeError(f"worker {w.index} exited at start-up: {last_line(w.log_path)}")
@@ -908,7 +911,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    run_dir = ROOT / ".run" / "chaos" / args.run
+    return harness(args, ROOT / ".run" / "chaos" / args.run, run)
+
+
+def harness(args, run_dir: Path, run) -> int:
+    """Runs `run(args, run_dir, clock, cleanups)` with its log in `run_dir`,
+    and on any exit (error, Ctrl-C, SIGTERM) undoes what it started: each
+    clean-up step it appended to `cleanups`, last first."""
     run_dir.mkdir(parents=True)
     logging.basicConfig(filename=run_dir / "harness.log", level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -937,7 +946,7 @@ def main(argv: list[str]) -> int:
         return 130
     except Exception as error:
         log.exception("run failed")
-        say(f"{clock.stamp()} chaos run failed: {error!r} (log: {run_dir / 'harness.log'})")
+        say(f"{clock.stamp()} run failed: {error!r} (log: {run_dir / 'harness.log'})")
         return 2
     finally:
         say(f"{clock.stamp()} stopping what this run started")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from verify import DLQ, OUTPUT, Seen, decode, event_id, longest_idle, parse_event_id, verify
+from verify import DLQ, OUTPUT, Seen, StepCounts, decode, event_id, longest_idle, parse_event_id, verify
 
 RUN = "run1"
 
@@ -88,6 +88,17 @@ def test_a_key_in_two_partitions_fails_the_run():
     result = verify({1: [1, 2]}, records)
     assert result.split_keys == 1
     assert not result.passed
+
+
+def test_each_defect_is_also_counted_in_the_step_its_event_was_produced_in():
+    # Key 1: seqs 1-3 in step 0, 4-6 in step 1. Seq 2 lost, seq 5 twice,
+    # seq 4 after 6 (late: a violation of step 1).
+    acked = {1: [1, 2, 3, 4, 5, 6]}
+    records = stream(OUTPUT, [(1, 1), (1, 3), (1, 5), (1, 6), (1, 4), (1, 5)])
+    result = verify(acked, records, step_of=lambda key, seq: 0 if seq <= 3 else 1)
+    assert (result.lost, result.duplicated, result.order_violations) == (1, 1, 1)
+    assert result.steps == {0: StepCounts(lost=1), 1: StepCounts(duplicated=1, order_violations=1)}
+    assert verify(acked, records).steps == {}
 
 
 def test_longest_idle_partition():

@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 OUTPUT = "output"
 DLQ = "dlq"
@@ -75,10 +75,20 @@ class Result:
     split_keys: int = 0  # keys found in more than one partition of a topic: their order is undefined
     max_idle_s: float = 0.0
     max_idle_partition: int | None = None
+    # With `step_of`: the losses, duplicates and order violations of the
+    # events produced in each step of a run (the scale-out run's replica counts).
+    steps: dict[int, "StepCounts"] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
         return self.lost == 0 and self.order_violations == 0 and self.split_keys == 0
+
+
+@dataclass
+class StepCounts:
+    lost: int = 0
+    duplicated: int = 0
+    order_violations: int = 0
 
 
 EXAMPLES = 5
@@ -88,15 +98,25 @@ def verify(
     acked: Mapping[int, Iterable[int]],
     records: Iterable[Seen],
     window_ms: tuple[int, int] | None = None,
+    step_of: Callable[[int, int], int] | None = None,
 ) -> Result:
     """Counts losses, duplicates and order violations.
 
     `acked`: per key, the seqs the broker acknowledged. `records`: everything
     read back from both topics, each topic's partitions in offset order.
     `window_ms`: the production window, for the longest time an input
-    partition produced no output while input was flowing.
+    partition produced no output while input was flowing. `step_of(key,
+    seq)`: the step an event was produced in; each loss, duplicate and
+    order violation is then also counted in `result.steps` under the step
+    of the event it concerns (for a violation, the event that came late).
     """
     result = Result()
+
+    def count(attr: str, key: int, seq: int) -> None:
+        if step_of is not None:
+            counts = result.steps.setdefault(step_of(key, seq), StepCounts())
+            setattr(counts, attr, getattr(counts, attr) + 1)
+
     acked_sets = {key: set(seqs) for key, seqs in acked.items()}
     result.produced = sum(len(s) for s in acked_sets.values())
 
@@ -124,6 +144,7 @@ def verify(
             largest = max_in_topic.get(stream, 0)
             if r.seq < largest:
                 result.order_violations += 1
+                count("order_violations", r.key, r.seq)
                 result.violation_keys.add(r.key)
                 if len(result.violation_examples) < EXAMPLES:
                     result.violation_examples.append((r.kind, r.key, r.seq, largest))
@@ -134,6 +155,7 @@ def verify(
     for (key, seq), n in times_seen.items():
         if n > 1:
             result.duplicated += 1
+            count("duplicated", key, seq)
             result.duplicate_records += n - 1
         if seq not in acked_sets.get(key, ()):
             result.seen_not_acked += 1
@@ -141,6 +163,7 @@ def verify(
         for seq in sorted(acked_sets[key]):
             if (key, seq) not in times_seen:
                 result.lost += 1
+                count("lost", key, seq)
                 result.lost_keys.add(key)
                 if len(result.lost_examples) < EXAMPLES:
                     result.lost_examples.append((key, seq))

@@ -8,7 +8,8 @@
 //! behaves the same: a partition's pause flag survives revoke and assign; a
 //! full queue refuses with `QueueFull`; a release withdraws every pending
 //! output, of any partition, like a purge; a commit that timed out makes an
-//! abort fail ("conflicting commit in progress") until it is committed.
+//! abort fail ("conflicting commit in progress") until it is committed; a
+//! revoked partition's stored position is committed as it goes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::future::Future;
@@ -252,11 +253,18 @@ impl RecordSource for MemorySource {
                     state.fetch.insert(*partition, start);
                 }
             }
-            Rebalance::Revoked { partitions, .. } => {
+            Rebalance::Revoked { partitions, lost } => {
                 // librdkafka keeps the application's pause flag of a
-                // partition across revoke and assign.
+                // partition across revoke and assign. With auto-commit (not
+                // transactional), it commits a revoked partition's stored
+                // position as it lets it go, even below one committed
+                // explicitly a moment before, and forgets it.
                 for partition in partitions {
                     state.fetch.remove(partition);
+                    let stored = state.stored.remove(partition);
+                    if let (Some(stored), false, false) = (stored, *lost, state.transactional) {
+                        state.committed.insert(*partition, stored);
+                    }
                 }
             }
         }

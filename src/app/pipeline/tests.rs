@@ -226,6 +226,30 @@ async fn a_revoke_waits_for_outputs_then_commits_before_handing_the_partition_ov
     h.stop().await.expect("clean stop");
 }
 
+/// Found by the scale-out run (a 1 -> 3 scale-up repeated ~250 results):
+/// librdkafka commits a revoked partition's stored position as it lets it
+/// go, after the revoke's own commit, so a stored position older than the
+/// committed one moved the group back.
+#[tokio::test]
+async fn a_revoke_leaves_the_committed_position_where_its_own_commit_put_it() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    broker.auto_ack(true);
+    produce(&broker, 0, 3);
+    let h = start(config(), &broker);
+    eventually("position 3 stored", || broker.stored(0) == Some(3)).await;
+    broker.auto_ack(false);
+    produce(&broker, 0, 3);
+    eventually("6 outputs sent", || broker.sent().len() == 6).await;
+    broker.rebalance(Rebalance::Revoked { partitions: vec![0], lost: false });
+    settle().await;
+    assert_eq!(broker.confirmed().len(), 1, "the revoke waits for the 3 outputs");
+    broker.ack_all();
+    eventually("revoke confirmed", || broker.confirmed().len() == 2).await;
+    assert_eq!(broker.committed(0), Some(6), "the next owner starts after the 6 results");
+    h.stop().await.expect("clean stop");
+}
+
 /// Defect 5: at the in-flight bound the pipeline stops taking records, and
 /// once enough fetched records wait it pauses partitions, but it keeps
 /// polling, so a rebalance is still served.

@@ -36,8 +36,8 @@ impl<S: RecordSource, K: OutputSink<Meta = S::Meta>> CommitStrategy<S, K> for At
     }
 
     /// Waits for the partitions' outputs until `deadline`, withdraws those
-    /// still unsettled (so none lands after the next owner's), and commits
-    /// the partitions' positions.
+    /// still unsettled (so none lands after the next owner's), and stores
+    /// and commits the partitions' positions.
     async fn revoke(&mut self, stages: &mut Stages<S, K>, partitions: &[i32], lost: bool, deadline: Instant) {
         if !lost {
             await_deliveries(self, stages, deadline, |s| s.partitions.sending(partitions) > 0).await;
@@ -55,6 +55,12 @@ impl<S: RecordSource, K: OutputSink<Meta = S::Meta>> CommitStrategy<S, K> for At
         let positions: Vec<(i32, i64)> = partitions.iter().filter_map(|p| stages.partitions.revoke(*p)).collect();
         if lost || positions.is_empty() {
             return;
+        }
+        // Stored too: librdkafka commits a revoked partition's stored
+        // position as it lets it go, after this commit, and an older one
+        // would move the group back.
+        if let Err(error) = stages.intake.source.store(&positions) {
+            tracing::warn!(%error, "cannot store the revoked partitions' positions");
         }
         match stages.intake.source.commit(&positions).await {
             Ok(()) => tracing::info!(?positions, "revoked partitions' positions committed"),
