@@ -11,10 +11,11 @@ help:
 	@echo "make train  - retrain both models into model/; make train DATA=products.csv: a model on your own data"
 	@echo "make lint   - cargo fmt --check and clippy"
 	@echo "make bench  - throughput, latency and peak RSS on local Kafka: the worker beside a Python consumer and kcat"
-	@echo "make chaos  - fault injection (~30 min): 20+ worker SIGKILLs and 2 broker crashes on a single node,"
-	@echo "              then a broker lost and regained in a 3-node cluster, each at-least-once and exactly-once;"
-	@echo "              tables of lost/duplicated/reordered events"
-	@echo "make chaos-short - the ~3 min fault-injection runs that make test does (both guarantees)"
+	@echo "make chaos  - fault injection (~40 min): 20+ worker SIGKILLs and 2 broker crashes on a single node,"
+	@echo "              then a broker lost and regained in a 3-node cluster, then the group scaled"
+	@echo "              1->3->6->2->4 under load on the cluster, each at-least-once and exactly-once;"
+	@echo "              tables of lost/duplicated/reordered events and pauses"
+	@echo "make chaos-short - the ~7 min fault-injection and scale-out runs that make test does (both guarantees)"
 
 deps:
 	scripts/setup-python
@@ -59,8 +60,12 @@ chaos: deps build
 	scripts/chaos --cluster --duration 150 --kills 5 --terms 1 --broker-crashes 1 || rc=$$?; \
 	scripts/chaos --exactly-once --duration 300 --kills 20 --terms 2 --broker-crashes 2 || rc=$$?; \
 	scripts/chaos --exactly-once --cluster --duration 150 --kills 5 --terms 1 --broker-crashes 1 || rc=$$?; \
+	scripts/scale-out || rc=$$?; \
+	scripts/scale-out --exactly-once || rc=$$?; \
 	exit $$rc
 
 chaos-short: deps build
 	scripts/chaos --short
 	scripts/chaos --short --exactly-once
+	scripts/scale-out --short
+	scripts/scale-out --short --exactly-once

@@ -138,8 +138,8 @@ def run(args, run_dir: Path, clock: chaos.Clock, cleanups: list) -> int:
     say(f"{clock.stamp()} topics {topics.input} / {topics.output} / {topics.dlq} ({chaos.PARTITIONS} partitions, "
         f"replication 3, min.insync.replicas 2); group {group}")
 
-    workers = chaos.Workers(max(args.steps), args.binary, chaos.worker_env(args, bootstrap, topics, group), run_dir,
-                            clock, instance_id=lambda i: pod_name(i - 1))
+    env = dict(chaos.worker_env(args, bootstrap, topics, group), **dict(args.set))
+    workers = chaos.Workers(max(args.steps), args.binary, env, run_dir, clock, instance_id=lambda i: pod_name(i - 1))
     cleanups.append(workers.kill_all)
     scaler = Scaler(workers, clock, args.term_timeout)
     steps = [Step(args.steps[0], chaos.epoch_ms(), [0] * args.keys)]
@@ -190,7 +190,7 @@ def run(args, run_dir: Path, clock: chaos.Clock, cleanups: list) -> int:
     guarantee = "exactly-once" if args.exactly_once else "at-least-once"
     say("")
     say(f"  scale-out {args.run} on the {brokers.describe()}, {guarantee}, {args.rate:.0f}/s, "
-        f"{args.step_secs:.0f}s a step, seed {args.seed}")
+        f"{args.step_secs:.0f}s a step, seed {args.seed}" + "".join(f", {n}={v}" for n, v in args.set))
     header = ("step", "replicas", "produced", "lost", "duplicated", "reordered", "longest pause (partition)")
     rows = []
     previous = 0
@@ -242,6 +242,13 @@ def grid(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return "\n".join([line(header), *map(line, rows)])
 
 
+def setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"NAME=VALUE expected, got {text!r}")
+    return name, value
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="scripts/scale-out", description=__doc__.split("\n\n")[0])
     p.add_argument("--short", action="store_true", help="the quick run of `make test`: "
@@ -260,6 +267,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--catchup-timeout", type=float, default=120.0, help="[%(default)s]")
     p.add_argument("--quiet", type=float, default=60.0,
                    help="stop waiting for catch-up once no output came for this long [%(default)s]")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=setting,
+                   help="a setting of every worker, e.g. KAFKA_HEARTBEAT_INTERVAL_MS=1000 (repeatable)")
     p.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "product-categorizer",
                    help="[%(default)s]")
     args = p.parse_args(argv)
