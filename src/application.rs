@@ -173,7 +173,12 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
     let pipeline = config.pipeline.clone();
     let (source, result) = if kafka.exactly_once() {
         let group_metadata = source.group_metadata();
-        let transactions = Transactions::new(kafka.input_topic.clone(), group_metadata, TRANSACTION_CALL_TIMEOUT);
+        let transactions = Transactions::new(
+            kafka.input_topic.clone(),
+            group_metadata,
+            TRANSACTION_CALL_TIMEOUT,
+            kafka.transaction_timeout(),
+        );
         let sink = sink.with_transactions(transactions);
         sink.init_transactions(&shutdown).await?;
         let strategy = ExactlyOnce::new(&pipeline);

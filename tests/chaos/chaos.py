@@ -155,6 +155,17 @@ def create_topics(bootstrap: str, names: list[str], replication: int, min_isr: i
         time.sleep(0.5)
 
 
+def drop_topics(bootstrap: str, names: list[str], logger) -> None:
+    """Deletes a passed run's topics, so the brokers' data (and their start
+    time) does not grow with every run; a failed run's are kept to look at."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": logger})
+    for name, future in admin.delete_topics(names, operation_timeout=30, request_timeout=30).items():
+        try:
+            future.result(timeout=60)
+        except Exception as error:  # the run's verdict stands; only disk is at stake
+            say(f"could not delete topic {name}: {error}")
+
+
 # ----------------------------------------------------------------- workers --
 def free_port() -> int:
     with socket.socket() as s:
@@ -664,7 +675,10 @@ def run(args, run_dir: Path, clock: Clock, cleanups: list) -> int:
         f"({PARTITIONS} partitions, replication {replication}, min.insync.replicas {min_isr}); group {group}")
 
     if args.self_test:
-        return self_test(bootstrap, topics, args.run, kafka_logger)
+        code = self_test(bootstrap, topics, args.run, kafka_logger)
+        if code == 0:
+            drop_topics(bootstrap, [topics.input, topics.output, topics.dlq], kafka_logger)
+        return code
 
     workers = Workers(args.workers, args.binary, worker_env(args, bootstrap, topics, group), run_dir, clock)
     cleanups.append(workers.kill_all)
@@ -749,6 +763,8 @@ def run(args, run_dir: Path, clock: Clock, cleanups: list) -> int:
     ]
     say("\n" + table(rows) + "\n")
     write_report(run_dir, args, rows, result, faults, unexpected)
+    if passed:
+        drop_topics(bootstrap, [topics.input, topics.output, topics.dlq], kafka_logger)
     return 0 if passed else 1
 
 

@@ -225,6 +225,8 @@ def run(args, run_dir: Path, clock: chaos.Clock, cleanups: list) -> int:
         "unexpected_exits": len(scaler.unexpected),
     }
     (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    if passed:
+        chaos.drop_topics(bootstrap, [topics.input, topics.output, topics.dlq], kafka_logger)
     return 0 if passed else 1
 
 

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use rdkafka::consumer::{ConsumerContext, StreamConsumer};
@@ -543,6 +544,13 @@ impl KafkaConfig {
         properties.into_client_config()
     }
 
+    /// The producer's `transaction.timeout.ms`: how long an open transaction
+    /// may live before the broker aborts it.
+    pub fn transaction_timeout(&self) -> Duration {
+        let millis = self.producer_config().get("transaction.timeout.ms").and_then(|value| value.parse().ok());
+        Duration::from_millis(millis.unwrap_or(60_000))
+    }
+
     /// The producer's properties: defaults, passthrough, locked, brokers, and
     /// for exactly-once the transactional id.
     pub fn producer_config(&self) -> ClientConfig {
@@ -993,6 +1001,9 @@ mod tests {
         let producer = eos.producer_config();
         assert_eq!(native(&producer, "transactional.id"), "product-categorizer-w-1");
         assert_eq!(native(&producer, "transaction.timeout.ms"), "60000");
+        assert_eq!(eos.transaction_timeout(), Duration::from_secs(60), "how long an abort is retried");
+        let shorter = config(&["--delivery-guarantee", "exactly-once", "-X", "transaction.timeout.ms=30000"]);
+        assert_eq!(shorter.transaction_timeout(), Duration::from_secs(30));
         assert_eq!(producer.get("message.timeout.ms"), None, "librdkafka refuses 0 with transactions");
         assert!(producer.create::<FutureProducer>().is_ok(), "librdkafka takes it");
         let chosen = config(&["--delivery-guarantee", "exactly-once", "--transactional-id", "txn-a"]);

@@ -73,6 +73,10 @@ pub struct Transactions {
     group_metadata: Box<dyn Fn() -> Option<ConsumerGroupMetadata> + Send + Sync>,
     /// How long one transactional call may block before it is retried.
     timeout: Duration,
+    /// How long an abort is retried: the producer's `transaction.timeout.ms`,
+    /// past which the broker aborts the transaction itself, so a retry only
+    /// waits for the coordinator to answer again.
+    abort_for: Duration,
     refused: Refusals,
     /// The open transaction's input positions went to the coordinator: a
     /// commit tried again after a timeout must not send them a second time.
@@ -127,11 +131,13 @@ impl Transactions {
         input_topic: String,
         group_metadata: impl Fn() -> Option<ConsumerGroupMetadata> + Send + Sync + 'static,
         timeout: Duration,
+        abort_for: Duration,
     ) -> Self {
         Transactions {
             input_topic,
             group_metadata: Box::new(group_metadata),
             timeout,
+            abort_for: abort_for.max(timeout),
             refused: Refusals::default(),
             offsets_sent: false,
         }
@@ -514,10 +520,16 @@ impl TransactionalSink for KafkaSink {
         Ok(())
     }
 
+    /// Retried for as long as the transaction can live: a coordinator down
+    /// for longer than one call (a broker restarting) is waited for, not
+    /// turned into an exit.
     async fn abort(&mut self) -> Result<(), SinkError> {
-        let timeout = self.transactions.as_ref().map_or(Duration::from_secs(10), |t| t.timeout);
+        let (timeout, abort_for) = self
+            .transactions
+            .as_ref()
+            .map_or((Duration::from_secs(10), Duration::from_secs(10)), |t| (t.timeout, t.abort_for));
         let producer = self.producer.clone();
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now() + abort_for;
         let aborted =
             retried("aborting the transaction", deadline, timeout, move |timeout| producer.abort_transaction(timeout))
                 .await;
