@@ -1,11 +1,14 @@
-# The two commands: `make run` and `make test`. Everything they need is
-# installed by the project's own scripts (see README).
+# The two commands: `make run` and `make test`. Both start with `make doctor`
+# (scripts/doctor): what the project cannot install by itself is checked
+# first and reported as a table with install commands; everything else is
+# installed by the project's own scripts (see docs/getting-started.md).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test build deps kafka-start kafka-stop train lint bench chaos chaos-short
+.PHONY: help doctor run test build deps kafka-start kafka-stop train lint bench chaos chaos-short
 
 help:
+	@echo "make doctor - checks the prerequisites the project cannot install itself (JDK, Maven, Python, Go, ports, disk)"
 	@echo "make run    - local Kafka + worker + sample producer, prints categorized events (Ctrl-C stops)"
 	@echo "make test   - every test: Rust, Python, integration against a real broker"
 	@echo "make train  - retrain both models into model/; make train DATA=products.csv: a model on your own data"
@@ -23,10 +26,20 @@ build:
 	scripts/install-build-deps
 	cargo build --release --bins
 
-run: deps build
+doctor:
+	@scripts/doctor
+
+# The doctor runs in the recipe, not as a prerequisite, so that it comes
+# first even under `make -j`.
+run:
+	@scripts/doctor run
+	scripts/setup-python
+	scripts/install-build-deps
+	cargo build --release --bins
 	scripts/run-demo
 
 test:
+	@scripts/doctor test
 	scripts/test-all
 
 # make train                 : retrain the bundled models into model/
