@@ -375,6 +375,8 @@ fn worker(binary: &Path, model: Model, input: &str, output: &str, group: &str) -
         .env("INPUT_TOPIC", input)
         .env("OUTPUT_TOPIC", output)
         .env("DLQ_TOPIC", format!("{output}.dlq"))
+        // The bench creates input and output; the worker creates the dead-letter topic.
+        .env("CREATE_TOPICS", "true")
         .env("TOPIC_PARTITIONS", PARTITIONS.to_string())
         .env("MODEL_PATH", repo().join(model.path()))
         .env("ORT_DYLIB_PATH", ort_dylib())

@@ -954,7 +954,7 @@ func (r *rendered) checkEnv(t *testing.T) {
 		t.Errorf("CREATE_TOPICS %q, values say %s", got, want)
 	}
 	if get(r.vals, "kafka", "createTopics") == false && r.env["CREATE_TOPICS"].Value != "false" {
-		t.Errorf("CREATE_TOPICS must be rendered false (the binary's default is true)")
+		t.Errorf("CREATE_TOPICS must be rendered false explicitly (the chart must not rely on the binary's default)")
 	}
 	if r.env["DELIVERY_GUARANTEE"].Value != get(r.vals, "worker", "deliveryGuarantee") {
 		t.Errorf("DELIVERY_GUARANTEE %q != values %v", r.env["DELIVERY_GUARANTEE"].Value, get(r.vals, "worker", "deliveryGuarantee"))
