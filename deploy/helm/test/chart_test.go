@@ -1092,7 +1092,7 @@ func (r *rendered) checkResources(t *testing.T) {
 	if mr.Cmp(ml) > 0 {
 		t.Errorf("memory request %s above its limit %s", mr.String(), ml.String())
 	}
-	// The measured peak RSS (README Performance: 91-140 MB) with headroom.
+	// The measured peak RSS (docs/performance.md: 91-140 MB) with headroom.
 	if ml.Value() < 160<<20 {
 		t.Errorf("memory limit %s below the measured peak RSS with headroom (160Mi)", ml.String())
 	}
