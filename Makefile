@@ -65,15 +65,24 @@ bench: deps
 	ORT_DYLIB_PATH=$$(scripts/ort-path) KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${LOCAL_KAFKA_PORT:-$${KAFKA_PORT:-9092}} \
 		cargo bench --bench throughput -- $(BENCH_ARGS)
 
-# Both runs always run and print their tables; the target fails if either does.
+# Every run always runs and prints its table; the target fails if any does.
+# Then each run's timeline is drawn into .run/chaos/<run>/timeline.png.
 chaos: deps build
-	@rc=0; \
+	@mkdir -p .run/chaos && touch .run/chaos/.started; rc=0; \
 	scripts/chaos --duration 300 --kills 20 --terms 2 --broker-crashes 2 || rc=$$?; \
 	scripts/chaos --cluster --duration 150 --kills 5 --terms 1 --broker-crashes 1 || rc=$$?; \
 	scripts/chaos --exactly-once --duration 300 --kills 20 --terms 2 --broker-crashes 2 || rc=$$?; \
 	scripts/chaos --exactly-once --cluster --duration 150 --kills 5 --terms 1 --broker-crashes 1 || rc=$$?; \
+	$(PLOT_CHAOS); \
 	exit $$rc
 
 chaos-short: deps build
-	scripts/chaos --short
-	scripts/chaos --short --exactly-once
+	@mkdir -p .run/chaos && touch .run/chaos/.started; rc=0; \
+	scripts/chaos --short || rc=$$?; \
+	scripts/chaos --short --exactly-once || rc=$$?; \
+	$(PLOT_CHAOS); \
+	exit $$rc
+
+# The runs newer than the marker; a plot that fails does not fail the target.
+PLOT_CHAOS = find .run/chaos -mindepth 1 -maxdepth 1 -type d -newer .run/chaos/.started -print0 \
+	| xargs -0 -r scripts/plot-chaos || echo "(no chaos plots)"
