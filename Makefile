@@ -1,11 +1,14 @@
-# The two commands: `make run` and `make test`. Everything they need is
-# installed by the project's own scripts (see README).
+# The two commands: `make run` and `make test`. Both start with `make doctor`
+# (scripts/doctor): what the project cannot install by itself is checked
+# first and reported as a table with install commands; everything else is
+# installed by the project's own scripts (see docs/getting-started.md).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test build deps kafka-start kafka-stop train lint bench chaos chaos-short
+.PHONY: help doctor run test build deps kafka-start kafka-stop train lint bench chaos chaos-short
 
 help:
+	@echo "make doctor - checks the prerequisites the project cannot install itself (JDK, Maven, Python, Go, ports, disk)"
 	@echo "make run    - local Kafka + worker + sample producer, prints categorized events (Ctrl-C stops)"
 	@echo "make test   - every test: Rust, Python, integration against a real broker"
 	@echo "make train  - retrain both models into model/; make train DATA=products.csv: a model on your own data"
@@ -24,10 +27,20 @@ build:
 	scripts/install-build-deps
 	cargo build --release --bins
 
-run: deps build
+doctor:
+	@scripts/doctor
+
+# The doctor runs in the recipe, not as a prerequisite, so that it comes
+# first even under `make -j`.
+run:
+	@scripts/doctor run
+	scripts/setup-python
+	scripts/install-build-deps
+	cargo build --release --bins
 	scripts/run-demo
 
 test:
+	@scripts/doctor test
 	scripts/test-all
 
 # make train                 : retrain the bundled models into model/
@@ -53,19 +66,28 @@ bench: deps
 	ORT_DYLIB_PATH=$$(scripts/ort-path) KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$${LOCAL_KAFKA_PORT:-$${KAFKA_PORT:-9092}} \
 		cargo bench --bench throughput -- $(BENCH_ARGS)
 
-# Both runs always run and print their tables; the target fails if either does.
+# Every run always runs and prints its table; the target fails if any does.
+# Then each run's timeline is drawn into .run/chaos/<run>/timeline.png.
 chaos: deps build
-	@rc=0; \
+	@mkdir -p .run/chaos && touch .run/chaos/.started; rc=0; \
 	scripts/chaos --duration 300 --kills 20 --terms 2 --broker-crashes 2 || rc=$$?; \
 	scripts/chaos --cluster --duration 150 --kills 5 --terms 1 --broker-crashes 1 || rc=$$?; \
 	scripts/chaos --exactly-once --duration 300 --kills 20 --terms 2 --broker-crashes 2 || rc=$$?; \
 	scripts/chaos --exactly-once --cluster --duration 150 --kills 5 --terms 1 --broker-crashes 1 || rc=$$?; \
 	scripts/scale-out || rc=$$?; \
 	scripts/scale-out --exactly-once || rc=$$?; \
+	$(PLOT_CHAOS); \
 	exit $$rc
 
 chaos-short: deps build
-	scripts/chaos --short
-	scripts/chaos --short --exactly-once
-	scripts/scale-out --short
-	scripts/scale-out --short --exactly-once
+	@mkdir -p .run/chaos && touch .run/chaos/.started; rc=0; \
+	scripts/chaos --short || rc=$$?; \
+	scripts/chaos --short --exactly-once || rc=$$?; \
+	scripts/scale-out --short || rc=$$?; \
+	scripts/scale-out --short --exactly-once || rc=$$?; \
+	$(PLOT_CHAOS); \
+	exit $$rc
+
+# The runs newer than the marker; a plot that fails does not fail the target.
+PLOT_CHAOS = find .run/chaos -mindepth 1 -maxdepth 1 -type d -newer .run/chaos/.started -print0 \
+	| xargs -0 -r scripts/plot-chaos || echo "(no chaos plots)"

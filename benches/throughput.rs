@@ -56,7 +56,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use product_categorizer::adapters::onnx::load_model;
@@ -375,6 +375,8 @@ fn worker(binary: &Path, model: Model, input: &str, output: &str, group: &str) -
         .env("INPUT_TOPIC", input)
         .env("OUTPUT_TOPIC", output)
         .env("DLQ_TOPIC", format!("{output}.dlq"))
+        // The bench creates input and output; the worker creates the dead-letter topic.
+        .env("CREATE_TOPICS", "true")
         .env("TOPIC_PARTITIONS", PARTITIONS.to_string())
         .env("MODEL_PATH", repo().join(model.path()))
         .env("ORT_DYLIB_PATH", ort_dylib())
@@ -635,11 +637,55 @@ async fn drains(o: &Options, contenders: &[Contender]) -> Results {
     results
 }
 
+/// The drain's figures as JSON, for scripts/plot-bench (medians per contender).
+fn write_drain_json(dir: &Path, contenders: &[Contender], results: &Results, records: usize, rounds: usize) {
+    let get = |label: &str, model: Model, pick: fn(&Figures) -> &Vec<f64>| {
+        results.get(&(label.to_owned(), model)).and_then(|f| median(pick(f).clone()))
+    };
+    let labels = contenders.iter().map(|c| c.label.clone()).chain([MODEL_ONLY.to_owned()]);
+    let rows: Vec<serde_json::Value> = labels
+        .map(|label| {
+            let per_model = |pick: fn(&Figures) -> &Vec<f64>| {
+                serde_json::json!({"text": get(&label, Model::Text, pick), "features": get(&label, Model::Features, pick)})
+            };
+            serde_json::json!({
+                "label": label,
+                "rate": per_model(|f| &f.rates),
+                "peak_rss_mb": per_model(|f| &f.rss),
+                "cpu_us_per_record": per_model(|f| &f.cpu_us),
+            })
+        })
+        .collect();
+    let json = serde_json::json!({"records": records, "partitions": PARTITIONS, "rounds": rounds, "contenders": rows});
+    write_json(&dir.join("drain.json"), &json);
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) {
+    if let Err(e) = std::fs::write(path, value.to_string()) {
+        println!("  (cannot write {}: {e})", path.display());
+    }
+}
+
+/// Where this run's JSON and plots go: BENCH_OUT, else .run/bench/<unix time>.
+fn run_dir() -> PathBuf {
+    let dir = std::env::var_os("BENCH_OUT").map_or_else(
+        || {
+            let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            repo().join(".run/bench").join(secs.to_string())
+        },
+        PathBuf::from,
+    );
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        println!("(cannot create {}: {e}; no plots)", dir.display());
+    }
+    dir
+}
+
 fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn latency(rate: f64, seconds: u64, guarantee: &str) {
+async fn latency(rate: f64, seconds: u64, guarantee: &str, dir: &Path) {
     println!();
     println!(
         "== latency, {guarantee}: text model, steady {rate:.0} records/s for {seconds} s: from the input's append \
@@ -681,15 +727,20 @@ async fn latency(rate: f64, seconds: u64, guarantee: &str) {
     let _ = child.wait();
     let warm_up = sent.first().map_or(0, |t| t + 1000);
     let (mut latencies, mut from_send, mut visible) = (Vec::new(), Vec::new(), Vec::new());
+    let started = sent.first().copied().unwrap_or(0);
+    let mut over_time = Vec::new();
     for (i, appended, seen_at) in &seen {
         let (Some(&sent_at), Some(&Some(input_appended))) = (sent.get(*i), inputs_appended.get(*i)) else { continue };
         if sent_at >= warm_up {
+            over_time.push(serde_json::json!([(sent_at - started) as f64 / 1000.0, appended - input_appended]));
             latencies.push(appended - input_appended);
             from_send.push(appended - sent_at);
             visible.push(seen_at - sent_at);
         }
     }
     delete_topics(&[input.clone(), output.clone(), format!("{output}.dlq")]).await;
+    let json = serde_json::json!({"guarantee": guarantee, "rate": rate, "seconds": seconds, "results": over_time});
+    write_json(&dir.join(format!("latency-{guarantee}.json")), &json);
     for l in [&mut latencies, &mut from_send, &mut visible] {
         l.sort_unstable();
     }
@@ -826,18 +877,25 @@ async fn main() {
         return model_only_child(model);
     }
     println!("load average at start: {}", load_average());
+    let dir = run_dir();
     let contenders = contenders(&o.only);
     let results = drains(&o, &contenders).await;
     table(&contenders, &results, o.records, o.rounds);
+    write_drain_json(&dir, &contenders, &results, o.records, o.rounds);
     println!("load average at end of drains: {}", load_average());
     let worker_text =
         results.get(&("worker (this build)".to_owned(), Model::Text)).and_then(|r| median(r.rates.clone()));
     match o.latency_rate.or(worker_text.map(|r| r / 2.0)) {
         Some(rate) if o.latency_secs > 0 => {
-            latency(rate, o.latency_secs, "at-least-once").await;
-            latency(rate, o.latency_secs, "exactly-once").await;
+            latency(rate, o.latency_secs, "at-least-once", &dir).await;
+            latency(rate, o.latency_secs, "exactly-once", &dir).await;
         }
         _ => println!("(no latency run: give --latency-rate or include the worker)"),
     }
     println!("load average at end: {}", load_average());
+    // Pictures next to the tables: throughput per contender, latency over time.
+    match Command::new(repo().join("scripts/plot-bench")).arg(&dir).status() {
+        Ok(status) if status.success() => {}
+        other => println!("(no plots: scripts/plot-bench {}: {other:?})", dir.display()),
+    }
 }

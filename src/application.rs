@@ -143,9 +143,7 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         metrics: metrics.clone(),
     };
     tokio::spawn(reloader.run(hangup, shutdown.child_token()));
-    if kafka.create_topics {
-        ensure_topics(kafka, config.shadow.shadow_topic.as_slice(), &security, &shutdown).await?;
-    }
+    ensure_topics(kafka, config.shadow.shadow_topic.as_slice(), &security, &shutdown).await?;
     if shutdown.is_cancelled() {
         return Ok(());
     }

@@ -12,7 +12,7 @@ use product_categorizer::panics;
 use product_categorizer::telemetry::logging;
 
 /// glibc malloc/free took ~30% of the worker's CPU on the feature model
-/// (README, Performance): every record allocates its JSON, strings and buffers.
+/// (docs/performance.md): every record allocates its JSON, strings and buffers.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

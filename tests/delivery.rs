@@ -99,9 +99,10 @@ async fn small_results_are_not_refused_with_a_batch_over_the_topic_limit() {
     assert_eq!(worker.metric("categorizer_records_dead_lettered_total", &["output_too_large"]), 0.0);
 }
 
-/// An output topic the worker cannot write (here: it does not exist and may
-/// not be created) is fatal: not ready, a message naming the topic and the
-/// error, a non-zero exit, and the failed record's offset not committed.
+/// An output topic the worker cannot write (here: deleted while the worker
+/// runs, and it may not create it) is fatal: not ready, a message naming the
+/// topic and the error, a non-zero exit, and the failed record's offset not
+/// committed. (A topic missing at start stops start-up instead: tests/startup.rs.)
 #[tokio::test(flavor = "multi_thread")]
 async fn an_output_topic_that_cannot_be_written_makes_the_worker_not_ready_and_exit_non_zero() {
     unwritable_output(&[]).await;
@@ -115,9 +116,11 @@ async fn exactly_once_an_output_topic_that_cannot_be_written_is_fatal_too() {
 async fn unwritable_output(env: &[(&str, &str)]) {
     let topics = Topics::new("unwritable");
     topics.create_input(1).await;
+    create_topic(&topics.output, 1).await;
     create_topic(&topics.dlq, 1).await;
     let own = [("CREATE_TOPICS", "false"), ("KAFKA_TOPIC_METADATA_PROPAGATION_MAX_MS", "1000")];
     let mut worker = Worker::start(&topics, TEXT_MODEL, &[&own[..], env].concat());
+    delete_topic(&topics.output).await;
     produce(&topics.input, &[Input::json("k", json!({"product_id": "P", "name": "SSD Kingston 480GB"}))]).await;
     let deadline = Instant::now() + WAIT;
     while http_get(worker.http, "/readyz").is_some_and(|(status, _)| status == 200) {

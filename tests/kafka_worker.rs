@@ -38,6 +38,7 @@ async fn categorizes_a_stream_over_several_partitions() {
     for (i, (expected, fields)) in products.iter().enumerate() {
         let message = by_key[&format!("key-{i}")];
         let event = json(message);
+        assert_schema("product-categorized", &event);
         assert_eq!(event["category"]["code"], json!(expected), "{fields}");
         assert!(event["category"]["name"].as_str().is_some_and(|n| !n.is_empty()));
         assert_eq!(event["product_id"], json!(format!("SKU-{i}")));
@@ -98,6 +99,7 @@ async fn bad_records_are_dead_lettered_with_their_reason_and_original_bytes() {
             .iter()
             .find(|l| header(l, "dlq.source.offset") == Some(offset.to_string().as_str()))
             .unwrap_or_else(|| panic!("no dead letter for offset {offset}"));
+        assert_schema("dead-letter-headers", &headers_object(letter));
         assert_eq!(letter.payload().unwrap_or_default(), *value, "original value, untouched");
         assert_eq!(letter.key(), *key, "original key");
         assert_eq!(header(letter, "dlq.reason"), Some(*reason), "{:?}", String::from_utf8_lossy(value));
@@ -167,12 +169,14 @@ async fn the_feature_model_categorizes_feature_vectors() {
     assert_eq!(outputs.len(), 3, "{}", worker.log_text());
     for message in &outputs {
         let event = json(message);
+        assert_schema("product-categorized", &event);
         let i: usize = event["product_id"].as_str().unwrap()[1..].parse().unwrap();
         assert_eq!(event["category"]["code"], json!(centers[i].0));
         assert_eq!(event["model"]["name"], json!("product-category-features"));
     }
     let letters = consume(&topics.dlq, 1, WAIT);
     assert_eq!(header(&letters[0], "dlq.reason"), Some("invalid_features"));
+    assert_schema("dead-letter-headers", &headers_object(&letters[0]));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -357,7 +357,8 @@ fn a_plaintext_client_on_the_tls_port_stops_start_up_clearly() {
 fn no_create_acl_with_create_topics_on_stops_start_up_naming_the_topic() {
     let identity = worker_identity();
     let password = identity["KAFKA_SASL_PASSWORD"].clone();
-    let cause = "cannot create topic product-created (6 partitions, replication factor 1): TopicAuthorizationFailed";
+    let cause = "cannot create topic product-created (6 partitions, the cluster's default replication factor): \
+                 TopicAuthorizationFailed";
     let defaults = [
         ("INPUT_TOPIC", "product-created"),
         ("OUTPUT_TOPIC", "product-categorized"),

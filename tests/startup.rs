@@ -205,6 +205,39 @@ fn a_refusal_from_the_broker_while_creating_topics_stops_start_up_naming_the_top
     assert!(!log.contains("Kafka is not reachable yet"), "a refusal is not retried: {log}");
 }
 
+/// CREATE_TOPICS defaults to false: a topic that does not exist stops
+/// start-up within seconds with a message naming it and both ways out,
+/// rather than a worker that waits on a topic nobody creates.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_topic_stops_start_up_naming_it_and_the_fixes() {
+    let topics = Topics::new("missing");
+    topics.create_input(1).await;
+    create_topic(&topics.dlq, 1).await;
+    let mut command = worker_command(&topics, TEXT_MODEL, &[]).0;
+    // The binary's own default, not the tests' CREATE_TOPICS=true.
+    command.env_remove("CREATE_TOPICS");
+    let log = std::env::temp_dir().join(format!("{}.log", topics.output));
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child =
+        command.stdout(Stdio::from(file.try_clone().unwrap())).stderr(Stdio::from(file)).spawn().expect("spawn worker");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("still running:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!status.success(), "{text}");
+    assert!(text.contains(&format!("missing topic {}", topics.output)), "{text}");
+    assert!(!text.contains(&format!("missing topic {},", topics.input)), "the input exists: {text}");
+    assert!(text.contains("CREATE_TOPICS=true") && text.contains("--create --topic"), "both fixes named: {text}");
+}
+
 /// Defect 9 of the delivery review: with its broker hung (SIGSTOP: sockets
 /// open, no answers) mid-stream, SIGTERM still ends the worker within
 /// SHUTDOWN_TIMEOUT_SECS, whatever librdkafka waits for.

@@ -46,23 +46,29 @@ pub struct Metrics {
     pub shadow_agreement: Gauge,
     pub shadow_disagreements: IntCounterVec,
     pub shadow_skipped: IntCounterVec,
+    /// The names of the worker's own metrics (`categorizer_*`), in registration order.
+    names: Vec<String>,
 }
 
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
         // The prefix goes on each metric, not the registry, so process_* keep their standard names.
         let registry = Registry::new();
+        // Every name registered, for docs/operations.md's check (tests/docs.rs).
+        let names = std::cell::RefCell::new(Vec::new());
         let opts = |name: &str, help: &str| Opts::new(name, help).namespace(NAMESPACE);
         let buckets = |name: &str, help: &str, buckets: Vec<f64>| {
             Histogram::with_opts(HistogramOpts::new(name, help).namespace(NAMESPACE).buckets(buckets))
         };
-        let metrics = Metrics {
+        let mut metrics = Metrics {
             consumed: register(
                 &registry,
+                &names,
                 IntCounterVec::new(opts("records_consumed_total", "Records consumed from the input topic."), &["topic"])?,
             )?,
             categorized: register(
                 &registry,
+                &names,
                 IntCounterVec::new(
                     opts("records_categorized_total", "Records categorized and published, by category."),
                     &["category"],
@@ -70,6 +76,7 @@ impl Metrics {
             )?,
             dead_lettered: register(
                 &registry,
+                &names,
                 IntCounterVec::new(
                     opts("records_dead_lettered_total", "Records published to the dead-letter topic, by reason."),
                     &["reason"],
@@ -77,14 +84,17 @@ impl Metrics {
             )?,
             skipped: register(
                 &registry,
+                &names,
                 IntCounterVec::new(opts("records_skipped_total", "Records skipped (tombstones), by reason."), &["reason"])?,
             )?,
             batch_size: register(
                 &registry,
+                &names,
                 buckets("batch_size", "Records per inference batch.", exponential_buckets(1.0, 2.0, 11)?)?,
             )?,
             inference_duration: register(
                 &registry,
+                &names,
                 buckets(
                     "inference_duration_seconds",
                     "Time to decode and categorize one batch.",
@@ -93,6 +103,7 @@ impl Metrics {
             )?,
             end_to_end_latency: register(
                 &registry,
+                &names,
                 buckets(
                     "end_to_end_latency_seconds",
                     "From the input record's timestamp to its output acknowledged by the broker.",
@@ -101,10 +112,12 @@ impl Metrics {
             )?,
             confidence: register(
                 &registry,
+                &names,
                 buckets("prediction_confidence", "Probability of the chosen category.", linear_buckets(0.1, 0.1, 10)?)?,
             )?,
             consumer_lag: register(
                 &registry,
+                &names,
                 IntGaugeVec::new(
                     opts("consumer_lag", "Records in the partition not yet committed by this group (librdkafka statistics)."),
                     &["topic", "partition"],
@@ -112,6 +125,7 @@ impl Metrics {
             )?,
             consumer_lag_seconds: register(
                 &registry,
+                &names,
                 GaugeVec::new(
                     opts(
                         "consumer_lag_seconds",
@@ -122,14 +136,17 @@ impl Metrics {
             )?,
             assigned_partitions: register(
                 &registry,
+                &names,
                 IntGauge::with_opts(opts("assigned_partitions", "Input partitions assigned to this instance."))?,
             )?,
             ready: register(
                 &registry,
+                &names,
                 IntGauge::with_opts(opts("ready", "1 when the model is loaded and the consumer has joined its group."))?,
             )?,
             model_info: register(
                 &registry,
+                &names,
                 IntGaugeVec::new(
                     opts("model_info", "The loaded model (value is always 1)."),
                     &["name", "version", "input_kind"],
@@ -137,10 +154,12 @@ impl Metrics {
             )?,
             kafka_errors: register(
                 &registry,
+                &names,
                 IntCounterVec::new(opts("kafka_errors_total", "Errors reported by the Kafka client, by kind."), &["kind"])?,
             )?,
             faults: register(
                 &registry,
+                &names,
                 IntCounterVec::new(
                     opts("worker_faults_total", "Times the worker entered an error state of its own, by kind."),
                     &["kind"],
@@ -148,6 +167,7 @@ impl Metrics {
             )?,
             publish_retries: register(
                 &registry,
+                &names,
                 IntCounter::with_opts(opts(
                     "publish_retries_total",
                     "Outputs offered again to a full producer queue (librdkafka retries failed sends itself).",
@@ -155,6 +175,7 @@ impl Metrics {
             )?,
             transactions: register(
                 &registry,
+                &names,
                 IntCounterVec::new(
                     opts("transactions_total", "Exactly-once transactions ended, by result (committed, aborted)."),
                     &["result"],
@@ -162,6 +183,7 @@ impl Metrics {
             )?,
             transaction_duration: register(
                 &registry,
+                &names,
                 buckets(
                     "transaction_duration_seconds",
                     "Exactly-once: from a transaction's first record to its commit acknowledged.",
@@ -170,6 +192,7 @@ impl Metrics {
             )?,
             model_reloads: register(
                 &registry,
+                &names,
                 IntCounterVec::new(
                     opts("model_reloads_total", "Attempts to load a new model while running, by result (loaded, refused)."),
                     &["result"],
@@ -177,6 +200,7 @@ impl Metrics {
             )?,
             model_reload_refused: register(
                 &registry,
+                &names,
                 IntGauge::with_opts(opts(
                     "model_reload_refused",
                     "1 while the last model offered for reload was refused (the previous model keeps serving).",
@@ -184,6 +208,7 @@ impl Metrics {
             )?,
             shadow_model_info: register(
                 &registry,
+                &names,
                 IntGaugeVec::new(
                     opts("shadow_model_info", "The shadow model, when SHADOW_MODEL_PATH is set (value is always 1)."),
                     &["name", "version", "input_kind"],
@@ -191,6 +216,7 @@ impl Metrics {
             )?,
             shadow_compared: register(
                 &registry,
+                &names,
                 IntCounter::with_opts(opts(
                     "shadow_compared_total",
                     "Records categorized by both the primary and the shadow model.",
@@ -198,6 +224,7 @@ impl Metrics {
             )?,
             shadow_agreed: register(
                 &registry,
+                &names,
                 IntCounter::with_opts(opts(
                     "shadow_agreed_total",
                     "Records for which the shadow model chose the primary model's category.",
@@ -205,6 +232,7 @@ impl Metrics {
             )?,
             shadow_agreement: register(
                 &registry,
+                &names,
                 Gauge::with_opts(opts(
                     "shadow_agreement_ratio",
                     "Share of compared records on which the shadow agreed, since start.",
@@ -212,6 +240,7 @@ impl Metrics {
             )?,
             shadow_disagreements: register(
                 &registry,
+                &names,
                 IntCounterVec::new(
                     opts("shadow_disagreements_total", "Records on which the models disagreed, by category pair."),
                     &["primary", "shadow"],
@@ -219,6 +248,7 @@ impl Metrics {
             )?,
             shadow_skipped: register(
                 &registry,
+                &names,
                 IntCounterVec::new(
                     opts(
                         "shadow_skipped_total",
@@ -229,7 +259,9 @@ impl Metrics {
                 )?,
             )?,
             registry,
+            names: Vec::new(),
         };
+        metrics.names = names.into_inner();
         #[cfg(target_os = "linux")]
         metrics.registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         for reason in RejectReason::ALL {
@@ -263,6 +295,12 @@ impl Metrics {
         self.shadow_agreement.set(0.0);
     }
 
+    /// The names of the worker's own metrics (`categorizer_*`; not the
+    /// process collector's `process_*`), whether or not they have a sample yet.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> Vec<u8> {
         let mut buffer = Vec::new();
@@ -273,7 +311,12 @@ impl Metrics {
     }
 }
 
-fn register<M: Collector + Clone + 'static>(registry: &Registry, metric: M) -> prometheus::Result<M> {
+fn register<M: Collector + Clone + 'static>(
+    registry: &Registry,
+    names: &std::cell::RefCell<Vec<String>>,
+    metric: M,
+) -> prometheus::Result<M> {
+    names.borrow_mut().extend(metric.desc().iter().map(|desc| desc.fq_name.clone()));
     registry.register(Box::new(metric.clone()))?;
     Ok(metric)
 }

@@ -80,6 +80,41 @@ pub async fn create_topic_with(name: &str, partitions: i32, settings: &[(&str, &
     }
 }
 
+/// Panics unless `instance` is valid against `docs/schemas/<name>.schema.json`
+/// (the event formats the docs promise), listing every violation.
+pub fn assert_schema(name: &str, instance: &serde_json::Value) {
+    let path = repo().join("docs/schemas").join(format!("{name}.schema.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let errors: Vec<String> =
+        validator.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "not a valid {name}: {errors:#?}\n{instance:#}");
+}
+
+/// A dead letter's headers as the JSON object the dead-letter schema describes.
+pub fn headers_object(message: &OwnedMessage) -> serde_json::Value {
+    use rdkafka::message::Headers;
+    let mut object = serde_json::Map::new();
+    if let Some(headers) = message.headers() {
+        for header in headers.iter() {
+            let value = header.value.map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+            object.insert(header.key.to_owned(), serde_json::Value::String(value));
+        }
+    }
+    serde_json::Value::Object(object)
+}
+
+/// Deletes a topic and waits until the broker has it gone.
+pub async fn delete_topic(name: &str) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("admin client");
+    let results = admin.delete_topics(&[name], &AdminOptions::new()).await.expect("delete topic");
+    for r in results {
+        r.expect("topic deleted");
+    }
+}
+
 /// A running worker process; killed on drop so no test leaves one behind.
 pub struct Worker {
     pub child: Option<Child>,
@@ -132,6 +167,9 @@ pub fn worker_command_of(
         .env("INPUT_TOPIC", &topics.input)
         .env("OUTPUT_TOPIC", &topics.output)
         .env("DLQ_TOPIC", &topics.dlq)
+        // Most tests let the worker create the topics it does not find
+        // (the binary's default is CREATE_TOPICS=false); some set it back.
+        .env("CREATE_TOPICS", "true")
         .env("TOPIC_PARTITIONS", "3")
         .env("MODEL_PATH", repo().join(model))
         .env("ORT_DYLIB_PATH", ort_dylib())

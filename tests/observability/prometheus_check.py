@@ -106,6 +106,7 @@ def start_worker(name, port, topics, extra):
         "INPUT_TOPIC": f"{topics}.in",
         "OUTPUT_TOPIC": f"{topics}.out",
         "DLQ_TOPIC": f"{topics}.dlq",
+        "CREATE_TOPICS": "true",
         "HTTP_ADDR": f"127.0.0.1:{port}",
         "ORT_DYLIB_PATH": os.environ["ORT_DYLIB_PATH"],
         "KAFKA_STATISTICS_INTERVAL_MS": "1000",

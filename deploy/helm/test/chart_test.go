@@ -954,7 +954,7 @@ func (r *rendered) checkEnv(t *testing.T) {
 		t.Errorf("CREATE_TOPICS %q, values say %s", got, want)
 	}
 	if get(r.vals, "kafka", "createTopics") == false && r.env["CREATE_TOPICS"].Value != "false" {
-		t.Errorf("CREATE_TOPICS must be rendered false (the binary's default is true)")
+		t.Errorf("CREATE_TOPICS must be rendered false explicitly (the chart must not rely on the binary's default)")
 	}
 	if r.env["DELIVERY_GUARANTEE"].Value != get(r.vals, "worker", "deliveryGuarantee") {
 		t.Errorf("DELIVERY_GUARANTEE %q != values %v", r.env["DELIVERY_GUARANTEE"].Value, get(r.vals, "worker", "deliveryGuarantee"))
@@ -1092,7 +1092,7 @@ func (r *rendered) checkResources(t *testing.T) {
 	if mr.Cmp(ml) > 0 {
 		t.Errorf("memory request %s above its limit %s", mr.String(), ml.String())
 	}
-	// The measured peak RSS (README Performance: 91-140 MB) with headroom.
+	// The measured peak RSS (docs/performance.md: 91-140 MB) with headroom.
 	if ml.Value() < 160<<20 {
 		t.Errorf("memory limit %s below the measured peak RSS with headroom (160Mi)", ml.String())
 	}

@@ -74,23 +74,26 @@ pub struct KafkaConfig {
     #[arg(long, env = "DLQ_TOPIC", default_value = "product-created.dlq")]
     pub dlq_topic: String,
 
-    /// Create the input, output and dead-letter topics at start-up when missing.
-    #[arg(long, env = "CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Create the input, output and dead-letter topics at start-up when missing. Off by
+    /// default: on a production cluster the platform creates topics with its own
+    /// replication and retention, and a missing topic stops start-up with an error naming it.
+    #[arg(long, env = "CREATE_TOPICS", default_value_t = false, action = clap::ArgAction::Set)]
     pub create_topics: bool,
 
     /// Partitions of topics the worker creates.
     #[arg(long, env = "TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..))]
     pub topic_partitions: i32,
 
-    /// Replication factor of topics the worker creates.
-    #[arg(long, env = "TOPIC_REPLICATION_FACTOR", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
-    pub topic_replication_factor: i32,
+    /// Replication factor of topics the worker creates [default: the cluster's
+    /// default.replication.factor].
+    #[arg(long, env = "TOPIC_REPLICATION_FACTOR", value_parser = clap::value_parser!(i32).range(1..))]
+    pub topic_replication_factor: Option<i32>,
 
     /// Extra librdkafka property (repeatable), e.g. `-X security.protocol=SASL_SSL`.
     /// `KAFKA_<NAME>` variables do the same: KAFKA_SASL_MECHANISMS=PLAIN sets sasl.mechanisms;
     /// `KAFKA_<NAME>_FILE=/run/secrets/x` reads the value from a file. A `KAFKA_*` variable
     /// that names no librdkafka property is ignored with a warning. Values are never logged.
-    /// The properties the delivery guarantees rest on cannot be changed (see README).
+    /// The properties the delivery guarantees rest on cannot be changed (see docs/configuration.md).
     #[arg(short = 'X', long = "kafka-property", value_name = "NAME=VALUE", value_parser = parse_property)]
     pub properties: Vec<PropertyFlag>,
 
@@ -276,8 +279,8 @@ pub const CONSUMER_DEFAULTS: &[Property] = &[
         name: "queued.max.messages.kbytes",
         value: "2048",
         reason: "the prefetch queue is part of the memory budget: 2 MB instead of librdkafka's 64 MB \
-                 keeps peak RSS under a backlog ~50 MB lower at the same drain rate (README, \
-                 Performance); the pipeline pulls only about a batch ahead of the model, so this \
+                 keeps peak RSS under a backlog ~50 MB lower at the same drain rate (docs/\
+                 performance.md); the pipeline pulls only about a batch ahead of the model, so this \
                  queue is the worker's buffer",
     },
     Property {
@@ -286,8 +289,8 @@ pub const CONSUMER_DEFAULTS: &[Property] = &[
         value: "131072",
         reason: "at most 128 KB per partition per fetch (librdkafka: 1 MB): compressed inputs \
                  are unpacked in memory beyond the prefetch queue's count, so big fetches of lz4 \
-                 batches cost 25 MB of peak RSS over 6 partitions at no gain in rate (README, \
-                 Performance); a larger first batch is still returned whole",
+                 batches cost 25 MB of peak RSS over 6 partitions at no gain in rate (docs/\
+                 performance.md); a larger first batch is still returned whole",
     },
     Property {
         client: Client::Consumer,

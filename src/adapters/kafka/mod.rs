@@ -12,7 +12,10 @@ mod source;
 mod spans;
 mod topics;
 
-pub use config::KafkaConfig;
+pub use config::{
+    Client, KafkaConfig, Property, CONSUMER_DEFAULTS, EXACTLY_ONCE_LOCKED, EXACTLY_ONCE_PRODUCER_DEFAULTS,
+    LOCKED_PROPERTIES, PRODUCER_DEFAULTS,
+};
 pub use context::{SecurityAlarm, WorkerContext};
 pub use shadow::KafkaShadowPublisher;
 pub use sink::{KafkaSink, Transactions};

@@ -33,18 +33,25 @@ fn backoff() -> ExponentialBuilder {
         .without_max_times()
 }
 
-/// Creates input, output and dead-letter topics (and `extra` ones, e.g. the
-/// shadow topic) that do not exist yet; an
-/// existing topic is left exactly as it is.
+/// How long a topic the worker does not create may be missing before that is
+/// an error: a topic created just before the worker started can take a moment
+/// to appear in every broker's metadata.
+const MISSING_GRACE: Duration = Duration::from_secs(5);
+
+/// Makes sure the input, output and dead-letter topics (and `extra` ones,
+/// e.g. the shadow topic) exist before the pipeline starts. With
+/// `CREATE_TOPICS=true` it creates those that do not exist yet (an existing
+/// topic is left exactly as it is); otherwise it only checks that they
+/// exist, and a missing one is an error naming it and the two ways out.
 ///
 /// While the brokers are unreachable (or not ready: no controller, timeouts)
 /// it tries again with backoff, one warning per attempt, until they answer or
 /// `shutdown` is cancelled; then it returns `Ok` at once (the caller checks
 /// the token). A permanent answer (not authorized, invalid replication factor,
-/// policy violation, ...) is an error naming the topic, and so is `security`
-/// raised by the worker's clients (wrong credentials, untrusted CA, wrong
-/// protocol): no answer will ever come. `extra` topics are created beside
-/// the worker's own.
+/// policy violation, a topic still missing after [`MISSING_GRACE`], ...) is an
+/// error naming the topic, and so is `security` raised by the worker's
+/// clients (wrong credentials, untrusted CA, wrong protocol): no answer will
+/// ever come.
 pub async fn ensure_topics(
     config: &KafkaConfig,
     extra: &[String],
@@ -52,15 +59,31 @@ pub async fn ensure_topics(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let create = || create_topics(config, extra);
-    let waiting = create.retry(backoff()).when(Failure::is_transient).notify(|failure, wait| {
-        tracing::warn!(
-            brokers = %config.bootstrap_servers,
-            waited = format!("{}s", started.elapsed().as_secs()),
-            retry_in = ?wait,
-            "Kafka is not reachable yet, waiting for it (not ready): {failure}"
-        );
-    });
+    if config.create_topics {
+        warn_about_replication(config);
+    }
+    let attempt = || async {
+        match config.create_topics {
+            true => create_topics(config, extra).await,
+            false => check_topics(config, extra).await,
+        }
+    };
+    let waiting = attempt
+        .retry(backoff())
+        .when(|failure| match failure {
+            Failure::Unreachable(_) => true,
+            Failure::Missing(_) => started.elapsed() < MISSING_GRACE,
+            Failure::Refused(_) => false,
+        })
+        .notify(|failure, wait| match failure {
+            Failure::Missing(text) => tracing::info!(retry_in = ?wait, "{text}; looking again"),
+            _ => tracing::warn!(
+                brokers = %config.bootstrap_servers,
+                waited = format!("{}s", started.elapsed().as_secs()),
+                retry_in = ?wait,
+                "Kafka is not reachable yet, waiting for it (not ready): {failure}"
+            ),
+        });
     tokio::select! {
         biased;
         () = shutdown.cancelled() => {
@@ -74,25 +97,58 @@ pub async fn ensure_topics(
     }
 }
 
+/// One replica is right for a laptop's single broker and wrong anywhere else:
+/// a topic created that way loses its records with that broker's disk.
+fn warn_about_replication(config: &KafkaConfig) {
+    if config.topic_replication_factor != Some(1) || only_loopback(&config.bootstrap_servers) {
+        return;
+    }
+    tracing::warn!(
+        brokers = %config.bootstrap_servers,
+        "TOPIC_REPLICATION_FACTOR=1 on brokers that are not local: topics the worker creates keep one copy \
+         of each record, lost with that broker's disk; unset it to use the cluster's default replication \
+         factor, or create the topics yourself and set CREATE_TOPICS=false"
+    );
+}
+
+/// Whether every bootstrap server is this machine (the local test broker).
+fn only_loopback(servers: &str) -> bool {
+    servers.split(',').map(str::trim).filter(|s| !s.is_empty()).all(|server| {
+        // `host:port`, `[v6]:port`, or a `protocol://` prefix librdkafka accepts.
+        let server = server.rsplit("://").next().unwrap_or(server);
+        let host = match server.rsplit_once(':') {
+            Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+            _ => server,
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    })
+}
+
+/// The replication factor as the messages say it.
+fn replication_text(config: &KafkaConfig) -> String {
+    match config.topic_replication_factor {
+        Some(factor) => format!("replication factor {factor}"),
+        None => "the cluster's default replication factor".into(),
+    }
+}
+
 /// One attempt's failure.
 #[derive(Debug)]
 enum Failure {
     /// The brokers did not answer or are not ready: worth waiting for.
     Unreachable(String),
+    /// A topic the worker does not create is not in the brokers' metadata:
+    /// worth looking again for a few seconds only.
+    Missing(String),
     /// The brokers answered no.
     Refused(String),
-}
-
-impl Failure {
-    fn is_transient(&self) -> bool {
-        matches!(self, Failure::Unreachable(_))
-    }
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Unreachable(text) | Failure::Refused(text) => f.write_str(text),
+            Failure::Unreachable(text) | Failure::Missing(text) | Failure::Refused(text) => f.write_str(text),
         }
     }
 }
@@ -133,7 +189,9 @@ async fn create_topics(config: &KafkaConfig, extra: &[String]) -> Result<(), Fai
         .into_iter()
         .chain(extra)
         .map(|name| {
-            NewTopic::new(name, config.topic_partitions, TopicReplication::Fixed(config.topic_replication_factor))
+            // -1 asks the broker for its default.replication.factor (KIP-464, Kafka 2.4+).
+            let replication = config.topic_replication_factor.unwrap_or(-1);
+            NewTopic::new(name, config.topic_partitions, TopicReplication::Fixed(replication))
         })
         .collect();
     let options = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT)).operation_timeout(Some(OPERATION_TIMEOUT));
@@ -170,8 +228,9 @@ async fn create_topics(config: &KafkaConfig, extra: &[String]) -> Result<(), Fai
             Err((topic, code)) if is_transient(code) => unreachable.push(format!("topic {topic}: {code}")),
             Err((topic, code)) => {
                 return Err(Failure::Refused(format!(
-                    "cannot create topic {topic} ({} partitions, replication factor {}): {code}",
-                    config.topic_partitions, config.topic_replication_factor
+                    "cannot create topic {topic} ({} partitions, {}): {code}",
+                    config.topic_partitions,
+                    replication_text(config)
                 )))
             }
         }
@@ -180,6 +239,59 @@ async fn create_topics(config: &KafkaConfig, extra: &[String]) -> Result<(), Fai
         true => Ok(()),
         false => Err(Failure::Unreachable(format!("cannot create {}", unreachable.join(", ")))),
     }
+}
+
+/// With `CREATE_TOPICS=false`: every topic the worker needs is in the
+/// brokers' metadata. All topics are asked for, not each by name: a request
+/// naming a missing topic may make a broker with `auto.create.topics.enable`
+/// create it, with its defaults, which is what this setting is there to avoid.
+async fn check_topics(config: &KafkaConfig, extra: &[String]) -> Result<(), Failure> {
+    let admin: AdminClient<AdminContext> = config
+        .admin_config()
+        .create_with_context(AdminContext::default())
+        .map_err(|error| Failure::Refused(format!("cannot create the Kafka admin client: {}", describe(&error))))?;
+    // fetch_metadata blocks its thread for up to REQUEST_TIMEOUT.
+    let fetched = tokio::task::spawn_blocking(move || {
+        let metadata = admin.inner().fetch_metadata(None, REQUEST_TIMEOUT);
+        let names: Result<Vec<String>, KafkaError> =
+            metadata.map(|metadata| metadata.topics().iter().map(|topic| topic.name().to_owned()).collect());
+        (names, admin.inner().context().last_error())
+    });
+    let (names, last_error) = match tokio::time::timeout(ATTEMPT_TIMEOUT, fetched).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => return Err(Failure::Refused(format!("cannot read the topics' metadata: {join}"))),
+        Err(_) => return Err(Failure::Unreachable(format!("no answer within {ATTEMPT_TIMEOUT:?}"))),
+    };
+    let existing = match names {
+        Ok(names) => names,
+        Err(error) => {
+            let last_error = last_error.map(|e| format!(" (last client error: {e})")).unwrap_or_default();
+            let text = format!("cannot read the topics' metadata: {}{last_error}", describe(&error));
+            // Waited for, whatever the code: a metadata request for all
+            // topics fails only when no broker answers it, and brokers that
+            // refuse the credentials or TLS raise the security alarm, which
+            // stops the wait with its own message.
+            return Err(Failure::Unreachable(text));
+        }
+    };
+    let wanted = [&config.input_topic, &config.output_topic, &config.dlq_topic].into_iter().chain(extra);
+    let missing: Vec<&String> = wanted.filter(|name| !existing.contains(name)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.iter().map(|name| name.as_str()).collect::<Vec<_>>().join(", ");
+    let first = missing[0];
+    Err(Failure::Missing(format!(
+        "missing topic{s} {list} (CREATE_TOPICS is false, so the worker does not create topics): create {them} \
+         (e.g. kafka-topics.sh --bootstrap-server {brokers} --create --topic {first} --partitions {partitions}), \
+         or set CREATE_TOPICS=true to have the worker create {them} with {replication}; \
+         a topic this principal may not DESCRIBE looks missing too",
+        s = if missing.len() > 1 { "s" } else { "" },
+        them = if missing.len() > 1 { "them" } else { "it" },
+        brokers = config.bootstrap_servers,
+        partitions = config.topic_partitions,
+        replication = replication_text(config),
+    )))
 }
 
 /// Each topic's `max.message.bytes`, the largest record batch it accepts:
@@ -279,6 +391,24 @@ mod tests {
         ] {
             assert!(!is_transient(code), "{code:?}");
         }
+    }
+
+    #[test]
+    fn only_brokers_on_this_machine_count_as_local() {
+        for local in ["127.0.0.1:9092", "localhost:9092,127.0.0.2:9093", "[::1]:9092", "PLAINTEXT://127.0.0.1:39092"] {
+            assert!(only_loopback(local), "{local}");
+        }
+        for remote in ["kafka:9092", "127.0.0.1:9092,b-1.kafka:9092", "10.0.0.5:9092", "[2001:db8::1]:9092"] {
+            assert!(!only_loopback(remote), "{remote}");
+        }
+    }
+
+    #[test]
+    fn topics_are_not_created_by_default_and_then_with_the_clusters_replication() {
+        let config = Cli::try_parse_from(["test"]).unwrap().kafka;
+        assert!(!config.create_topics);
+        assert_eq!(config.topic_replication_factor, None);
+        assert_eq!(replication_text(&config), "the cluster's default replication factor");
     }
 
     #[test]

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 /// Where the model and ONNX Runtime come from, and how results are flagged.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelConfig {
-    /// ONNX model file (see the model contract in the README). The worker reloads it when the file is
+    /// ONNX model file (see the model contract in docs/models.md). The worker reloads it when the file is
     /// replaced (atomic rename) or on SIGHUP.
     #[arg(long, visible_alias = "model", env = "MODEL_PATH", default_value = "model/product_category.onnx")]
     pub model_path: PathBuf,
