@@ -12,6 +12,9 @@ MODEL_DIR = ROOT / "model"
 TEXT_MODEL_PATH = MODEL_DIR / "product_category.onnx"
 FEATURES_MODEL_PATH = MODEL_DIR / "product_category_features.onnx"
 REAL_PRODUCTS_PATH = ROOT / "ml" / "tests" / "real_products.tsv"
+# The project's hand-written hard sets (ml/eval/README.md): set 2 carries the final figures.
+HARD_SET_PATHS = {"hard set 2": ROOT / "ml" / "eval" / "hard_listings_2.tsv",
+                  "hard set 1": ROOT / "ml" / "eval" / "hard_listings.tsv"}
 
 # Column order of the `probabilities` output of both models.
 LABELS = ["AUTOPECAS", "INFORMATICA", "MATERIAL_CONSTRUCAO"]
@@ -20,7 +23,8 @@ LABEL_NAMES = {
     "INFORMATICA": "Informática",
     "MATERIAL_CONSTRUCAO": "Material de Construção",
 }
-MODEL_VERSION = "2026.11.25"
+MODEL_VERSION = "2026.11.25"  # the features model
+TEXT_MODEL_VERSION = "2026.12.03"  # text model v2 (issue 23)
 TEXT_MODEL_NAME = "product-category-text"
 FEATURES_MODEL_NAME = "product-category-features"
 
@@ -52,13 +56,14 @@ def compose_text(name: str | None, brand: str | None = None, description: str | 
     return " ".join(parts)
 
 
-def metadata(model_name: str, review_threshold: float, extra: dict[str, str] | None = None) -> dict[str, str]:
+def metadata(model_name: str, review_threshold: float, extra: dict[str, str] | None = None,
+             version: str = MODEL_VERSION) -> dict[str, str]:
     """metadata_props written into both ONNX files."""
     props = {
         "labels": json.dumps(LABELS),
         "label_names": json.dumps(LABEL_NAMES, ensure_ascii=False),
         "model_name": model_name,
-        "model_version": MODEL_VERSION,
+        "model_version": version,
         "review_threshold": f"{review_threshold:.2f}",
     }
     if extra:

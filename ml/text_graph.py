@@ -39,6 +39,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -147,7 +148,7 @@ def _linear_outputs(clf) -> tuple[np.ndarray, np.ndarray, dict]:
             return _binary_calibrated(clf)
         ws, bs = [], []
         for cc in clf.calibrated_classifiers_:
-            est = cc.estimator
+            est = _unfrozen(cc.estimator)
             if not isinstance(est, (LinearSVC, LogisticRegression)) or est.coef_.shape[0] != n_classes:
                 raise ValueError(f"unsupported calibrated estimator {type(est).__name__}")
             if list(est.classes_) != list(clf.classes_) or len(cc.calibrators) != n_classes:
@@ -160,6 +161,12 @@ def _linear_outputs(clf) -> tuple[np.ndarray, np.ndarray, dict]:
             bs.append(-a * est.intercept_ - b)
         return np.vstack(ws), np.concatenate(bs), {"kind": "sigmoid", "folds": len(ws), "classes": n_classes}
     raise ValueError(f"lookup export does not support classifier {type(clf).__name__}")
+
+
+def _unfrozen(est):
+    """The estimator inside a `FrozenEstimator` (CalibratedClassifierCV fitted on a held-out
+    split on top of an already fitted model), or `est` itself."""
+    return est.estimator if isinstance(est, FrozenEstimator) else est
 
 
 def _binary(w: np.ndarray, b: float) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -175,7 +182,7 @@ def _binary_calibrated(clf) -> tuple[np.ndarray, np.ndarray, dict]:
     if len(clf.calibrated_classifiers_) != 1:
         raise ValueError("binary CalibratedClassifierCV is supported with ensemble=False only")
     cc = clf.calibrated_classifiers_[0]
-    est = cc.estimator
+    est = _unfrozen(cc.estimator)
     if not isinstance(est, (LinearSVC, LogisticRegression)) or est.coef_.shape[0] != 1 or len(cc.calibrators) != 1:
         raise ValueError(f"unsupported binary calibrated estimator {type(est).__name__}")
     a, c = cc.calibrators[0].a_, cc.calibrators[0].b_

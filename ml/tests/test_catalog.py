@@ -64,12 +64,30 @@ def test_brand_and_description_are_sometimes_missing(text_data):
 
 def test_no_text_shared_between_splits(text_data):
     seen = {}
-    for split, texts in text_data.texts.items():
+    for split in catalog.SPLITS:
+        texts = text_data.texts[split]
         for t in texts:
             key = t.lower()
             assert key not in seen or seen[key] == split, f"{t!r} in {seen[key]} and {split}"
             seen[key] = split
         assert len({t.lower() for t in texts}) == len(texts), f"duplicates in {split}"
+
+
+def test_v2_training_rows_never_reach_calibration_threshold_or_test(text_data):
+    """train_all (catalog train + listing styles + noise rows) vs the held-out v2 splits."""
+    held = {s: {t.lower() for t in text_data.texts[s]} for s in ("cal", "thr", "test", "styled_test")}
+    train_all = {t.lower() for t in text_data.texts["train_all"]}
+    for s, texts in held.items():
+        assert not texts & train_all, s
+    assert not held["cal"] & held["thr"] and not held["styled_test"] & held["test"]
+    # noise rows are the only texts given with more than one label
+    ps = text_data.products["train_all"]
+    labels = {}
+    for p in ps:
+        labels.setdefault(p.text.lower(), set()).add(p.category)
+    multi = {t for t, c in labels.items() if len(c) > 1}
+    assert multi and all(p.ptype == "noise" for p in ps if p.text.lower() in multi)
+    assert all(len(labels[p.text.lower()]) == len(LABELS) for p in ps if p.ptype == "noise")
 
 
 def test_held_out_vocabulary_never_reaches_training(text_data):

@@ -8,12 +8,13 @@ import onnx
 import pytest
 
 from contract import (FEATURES_MODEL_NAME, FEATURES_MODEL_PATH, LABEL_NAMES, LABELS, MODEL_VERSION,
-                      NUM_FEATURES, REQUIRED_METADATA, TEXT_MODEL_NAME, TEXT_MODEL_PATH)
+                      NUM_FEATURES, REQUIRED_METADATA, TEXT_MODEL_NAME, TEXT_MODEL_PATH, TEXT_MODEL_VERSION)
 
 MODELS = {
     "text": (TEXT_MODEL_PATH, "text", onnx.TensorProto.STRING, 1, TEXT_MODEL_NAME),
     "features": (FEATURES_MODEL_PATH, "features", onnx.TensorProto.FLOAT, NUM_FEATURES, FEATURES_MODEL_NAME),
 }
+VERSIONS = {"text": TEXT_MODEL_VERSION, "features": MODEL_VERSION}
 
 
 def _dims(value_info):
@@ -45,7 +46,7 @@ def test_metadata(kind):
     assert labels == LABELS
     assert json.loads(props["label_names"]) == LABEL_NAMES
     assert props["model_name"] == name
-    assert props["model_version"] == MODEL_VERSION
+    assert props["model_version"] == VERSIONS[kind]
     t = float(props["review_threshold"])
     assert 0.0 < t < 1.0 and props["review_threshold"] == f"{t:.2f}"
 

@@ -17,8 +17,8 @@ def test_text_model_matches_scikit_learn(text_data, text_test_proba, text_pipeli
     skl = pipe.predict_proba(text_data.texts["test"])
     np.testing.assert_allclose(text_test_proba, skl, atol=1e-4)
     assert (text_test_proba.argmax(1) == skl.argmax(1)).all()
-    # and the refit reproduces the shipped model's threshold rule on validation
-    thr = train.choose_threshold(text_data.y["val"], pipe.predict_proba(text_data.texts["val"]))
+    # and the refit reproduces the shipped model's threshold rule on the threshold split
+    thr = train.threshold_for(pipe, text_data)
     assert f"{thr:.2f}" == props["review_threshold"]
 
 
