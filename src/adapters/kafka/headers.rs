@@ -95,6 +95,20 @@ pub fn result_headers(model_name: &str, model_version: &str, trace: &TraceHeader
     with_trace(headers, trace)
 }
 
+/// `headers` with the input's headers named in `names` added (CARRY_HEADERS,
+/// which refuses the worker's own names at start).
+pub fn carry_headers(mut headers: OwnedHeaders, input: &HeaderList, names: &[String]) -> OwnedHeaders {
+    if names.is_empty() {
+        return headers;
+    }
+    for (key, value) in input {
+        if let Some(name) = names.iter().find(|name| name.as_bytes() == key.as_slice()) {
+            headers = headers.insert(Header { key: name.as_str(), value: value.as_deref() });
+        }
+    }
+    headers
+}
+
 #[cfg(test)]
 mod tests {
     use rdkafka::bindings::{rd_kafka_header_add, rd_kafka_headers_destroy, rd_kafka_headers_new};
