@@ -168,6 +168,23 @@ mod tests {
     }
 
     #[test]
+    fn only_the_named_input_headers_are_carried_each_occurrence_in_order() {
+        use rdkafka::message::Headers;
+        let input: HeaderList = vec![
+            (b"tenant".to_vec(), Some(b"acme".to_vec())),
+            (b"origin".to_vec(), Some(b"erp".to_vec())),
+            (b"Tenant".to_vec(), Some(b"case differs".to_vec())),
+            (b"tenant".to_vec(), None),
+            (b"caf\xe9".to_vec(), Some(b"x".to_vec())),
+        ];
+        let carried = carry_headers(OwnedHeaders::new(), &input, &["tenant".to_owned()]);
+        let got: Vec<(String, Option<Vec<u8>>)> =
+            carried.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect();
+        assert_eq!(got, vec![("tenant".to_owned(), Some(b"acme".to_vec())), ("tenant".to_owned(), None)]);
+        assert_eq!(carry_headers(OwnedHeaders::new(), &input, &[]).count(), 0, "nothing named, nothing carried");
+    }
+
+    #[test]
     fn names_are_escaped_without_loss_only_when_not_utf8() {
         assert_eq!(key_text(b"traceparent"), "traceparent");
         assert_eq!(key_text("ação\\x".as_bytes()), "ação\\x", "UTF-8 names are kept as they are");
