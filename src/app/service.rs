@@ -490,6 +490,38 @@ mod tests {
         for field in ["event_id", "product_id", "category", "confidence", "needs_review", "categorized_at"] {
             assert!(json.get(field).is_some(), "{field}");
         }
+        assert!(json.get("carried").is_none(), "no CARRY_FIELDS, no `carried`: the output DESIGN.md shows");
+    }
+
+    #[test]
+    fn a_change_event_reader_skips_by_reason_and_carries_fields_into_the_result() {
+        let config = crate::app::InputConfig {
+            input_format: crate::app::InputFormat::Debezium,
+            update_policy: crate::app::UpdatePolicy::Changed,
+            field_product_id: None,
+            field_event_id: None,
+            field_name: None,
+            field_brand: None,
+            field_description: None,
+            field_features: None,
+            carry_fields: vec!["/after/sku".into()],
+            carry_headers: Vec::new(),
+        };
+        let c = categorizer().with_reader(Reader::new(&config).unwrap());
+        let records = [
+            record(0, Some(r#"{"before":null,"after":{"id":1,"name":"mouse informatica","sku":"S1"},"op":"c"}"#)),
+            record(1, Some(r#"{"before":{"id":1},"after":null,"op":"d"}"#)),
+            record(2, None),
+            record(3, Some(r#"{"after":{"id":1,"name":"x"},"op":"?"}"#)),
+        ];
+        let outcomes = c.categorize(&records, now()).unwrap();
+        let Outcome::Categorized(event) = &outcomes[0] else { panic!("{:?}", outcomes[0]) };
+        assert_eq!((event.product_id.as_str(), event.category.code.as_str()), ("1", "INFORMATICA"));
+        let json = serde_json::to_value(event).unwrap();
+        assert_eq!(json["carried"], serde_json::json!({"sku": "S1"}));
+        assert_eq!(outcomes[1], Outcome::Skipped(SkipReason::Delete));
+        assert_eq!(outcomes[2], Outcome::Skipped(SkipReason::Tombstone));
+        assert!(matches!(&outcomes[3], Outcome::DeadLetter(r) if r.reason == RejectReason::InvalidEnvelope));
     }
 
     fn model_named(version: &str, codes: &[&str]) -> ModelInfo {
