@@ -128,7 +128,7 @@ async fn debezium_change_events_become_results_skips_and_dead_letters() {
 }
 
 #[test]
-fn a_mapping_the_model_cannot_read_stops_the_worker_at_start_with_the_field_named() {
+fn bad_input_settings_stop_the_worker_at_start_with_the_setting_named() {
     let topics = Topics::new("cdc-contract");
     let env = [("INPUT_FORMAT", "debezium"), ("FIELD_NAME", ""), ("FIELD_BRAND", ""), ("FIELD_DESCRIPTION", "")];
     let (mut command, _, _) = worker_command(&topics, TEXT_MODEL, &env);
@@ -141,6 +141,11 @@ fn a_mapping_the_model_cannot_read_stops_the_worker_at_start_with_the_field_name
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("FIELD_NAME: `after.name` is not a JSON pointer"), "{stderr}");
+    let (mut command, _, _) = worker_command(&topics, TEXT_MODEL, &[("CARRY_HEADERS", "tenant,traceparent")]);
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("CARRY_HEADERS: `traceparent` is written by the worker"), "{stderr}");
 }
 
 /// Polls `condition` for up to 30 s.

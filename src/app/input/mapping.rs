@@ -96,14 +96,17 @@ fn id_sources(value: &str) -> Result<Vec<IdSource>, InputError> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| match s {
-            "key" => Ok(IdSource::Key),
-            _ => match s.strip_prefix("key:") {
-                Some(p) => pointer("FIELD_PRODUCT_ID", p)?
-                    .map(IdSource::KeyField)
-                    .ok_or_else(|| InputError::NotAPointer { setting: "FIELD_PRODUCT_ID", value: s.to_owned() }),
-                None => Ok(IdSource::Field(pointer("FIELD_PRODUCT_ID", s)?.unwrap_or_default())),
-            },
+        .map(|s| {
+            if s == "key" {
+                return Ok(IdSource::Key);
+            }
+            let (raw, in_key) = s.strip_prefix("key:").map_or((s, false), |p| (p, true));
+            match pointer("FIELD_PRODUCT_ID", raw)? {
+                Some(p) if in_key => Ok(IdSource::KeyField(p)),
+                Some(p) => Ok(IdSource::Field(p)),
+                // `key:` with nothing after it.
+                None => Err(InputError::NotAPointer { setting: "FIELD_PRODUCT_ID", value: s.to_owned() }),
+            }
         })
         .collect::<Result<Vec<_>, _>>()?;
     if sources.is_empty() {

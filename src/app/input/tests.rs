@@ -326,6 +326,8 @@ fn bad_settings_are_refused_with_the_setting_named() {
     assert!(error.starts_with("FIELD_PRODUCT_ID is empty"), "{error}");
     let error = bad(InputConfig { field_product_id: Some("key:id".into()), ..settings(InputFormat::Debezium) });
     assert!(error.starts_with("FIELD_PRODUCT_ID: `id` is not a JSON pointer"), "{error}");
+    let error = bad(InputConfig { field_product_id: Some("key:".into()), ..settings(InputFormat::Debezium) });
+    assert!(error.starts_with("FIELD_PRODUCT_ID: `key:` is not a JSON pointer"), "{error}");
     let error = bad(InputConfig {
         carry_fields: vec!["/after/sku".into(), "/before/sku".into()],
         ..settings(InputFormat::Debezium)
