@@ -15,7 +15,7 @@ use crate::adapters::kafka::{
     Transactions, WorkerContext,
 };
 use crate::adapters::onnx::{ModelConfig, OnnxPredictor, OnnxRuntime};
-use crate::app::{spawn_shadow, AtLeastOnce, Categorizer, ExactlyOnce, Pipeline, Settings, ShadowTap};
+use crate::app::{spawn_shadow, AtLeastOnce, Categorizer, ExactlyOnce, Pipeline, Reader, Settings, ShadowTap};
 use crate::config::WorkerConfig;
 use crate::domain::ModelInfo;
 use crate::health::Health;
@@ -69,11 +69,13 @@ fn max_product_id_bytes(config: &ModelConfig) -> usize {
 fn shadow(
     runtime: &OnnxRuntime,
     config: &WorkerConfig,
+    reader: &Reader,
     metrics: &Arc<Metrics>,
     context: impl FnOnce() -> WorkerContext,
 ) -> anyhow::Result<Option<ShadowTap>> {
     let Some(path) = &config.shadow.shadow_model_path else { return Ok(None) };
     let (predictor, model, settings) = load_scorer(runtime, &config.model, path).context("the shadow model")?;
+    reader.check(model.input).context("the shadow model")?;
     metrics.set_shadow_model(&model);
     let publisher: Option<Box<dyn ShadowPublisher>> = match &config.shadow.shadow_topic {
         Some(topic) => {
@@ -82,8 +84,9 @@ fn shadow(
         None => None,
     };
     tracing::info!(shadow = %model.name, version = %model.version, topic = ?config.shadow.shadow_topic, "shadow model scores every record too");
-    let shadow =
-        Categorizer::new(predictor, model, settings).with_max_product_id_bytes(max_product_id_bytes(&config.model));
+    let shadow = Categorizer::new(predictor, model, settings)
+        .with_max_product_id_bytes(max_product_id_bytes(&config.model))
+        .with_reader(reader.clone());
     let tap = spawn_shadow(shadow, publisher, metrics.clone()).context("cannot start the shadow model's thread")?;
     Ok(Some(tap))
 }
@@ -109,7 +112,14 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
     // Installed before anything is loaded: SIGHUP's default action ends the process.
     let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot install the SIGHUP handler")?;
+    // The input settings are checked before anything is loaded, and against
+    // the model as soon as it is.
+    let reader = Reader::new(&config.input)?;
+    let carried_headers = config.input.carried_headers()?;
     let (runtime, categorizer) = categorizer(&config.model)?;
+    reader.check(categorizer.model().input)?;
+    tracing::info!(input = %reader, carried_headers = ?carried_headers, "input format");
+    let categorizer = categorizer.with_reader(reader.clone());
     metrics.set_model(&categorizer.model());
 
     let kafka = &config.kafka;
@@ -130,7 +140,7 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
     let context = || WorkerContext::new(metrics.clone(), kafka.input_topic.clone(), security.clone());
     let consumer = kafka.consumer(context())?;
     let producer = kafka.producer(context(), None)?;
-    let categorizer = Arc::new(match shadow(&runtime, &config, &metrics, context)? {
+    let categorizer = Arc::new(match shadow(&runtime, &config, &reader, &metrics, context)? {
         Some(tap) => categorizer.with_shadow(tap),
         None => categorizer,
     });
@@ -166,7 +176,8 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         max_message_bytes(kafka),
         metrics.clone(),
     )
-    .with_topic_limits(limits);
+    .with_topic_limits(limits)
+    .with_carried_headers(carried_headers);
     let producer = sink.producer().clone();
     let pipeline = config.pipeline.clone();
     let (source, result) = if kafka.exactly_once() {

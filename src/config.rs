@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::adapters::kafka::KafkaConfig;
 use crate::adapters::onnx::ModelConfig;
-use crate::app::PipelineConfig;
+use crate::app::{InputConfig, PipelineConfig};
 use crate::telemetry::logging::LogFormat;
 
 #[derive(Debug, Parser)]
@@ -52,6 +52,9 @@ pub struct WorkerConfig {
 
     #[command(flatten)]
     pub model: ModelConfig,
+
+    #[command(flatten)]
+    pub input: InputConfig,
 
     #[command(flatten)]
     pub pipeline: PipelineConfig,

@@ -123,13 +123,7 @@ fn optional_str<'a>(value: &'a Option<Field<'_>>, field: &str) -> Result<Option<
 }
 
 fn product_id(value: &Option<Field<'_>>, key: Option<&[u8]>, max_bytes: usize) -> Result<ProductId, Rejection> {
-    let too_long = |id: ProductId, what: &str| match id.as_str().len() {
-        len if len > max_bytes => Err(Rejection::new(
-            RejectReason::InvalidField,
-            format!("{what} is {len} bytes long; at most {max_bytes} are accepted (PRODUCT_ID_MAX_BYTES)"),
-        )),
-        _ => Ok(id),
-    };
+    let too_long = |id: ProductId, what: &str| within_limit(id, what, max_bytes);
     let from_event = match value {
         None | Some(Field::Null) => None,
         Some(Field::Str(s)) => ProductId::parse(s),
@@ -147,10 +141,28 @@ fn product_id(value: &Option<Field<'_>>, key: Option<&[u8]>, max_bytes: usize) -
     too_long(id, "the event has no product_id and the record key, its product id,")
 }
 
+/// The product id, unless it is longer than `max_bytes`; `what` names where
+/// it came from.
+pub(super) fn within_limit(id: ProductId, what: &str, max_bytes: usize) -> Result<ProductId, Rejection> {
+    match id.as_str().len() {
+        len if len > max_bytes => Err(Rejection::new(
+            RejectReason::InvalidField,
+            format!("{what} is {len} bytes long; at most {max_bytes} are accepted (PRODUCT_ID_MAX_BYTES)"),
+        )),
+        _ => Ok(id),
+    }
+}
+
 fn text(parts: [Option<&str>; 3], max_chars: usize) -> Result<String, Rejection> {
+    text_of(parts, max_chars, "name, brand and description are all missing or empty")
+}
+
+/// The text a text model reads, truncated to `max_chars`; `missing` is the
+/// detail of the rejection when every part is empty.
+pub(super) fn text_of(parts: [Option<&str>; 3], max_chars: usize, missing: &str) -> Result<String, Rejection> {
     let mut text = compose_text(parts);
     if text.is_empty() {
-        return Err(Rejection::new(RejectReason::MissingText, "name, brand and description are all missing or empty"));
+        return Err(Rejection::new(RejectReason::MissingText, missing));
     }
     if let Some((cut, _)) = text.char_indices().nth(max_chars) {
         text.truncate(cut);

@@ -13,6 +13,11 @@ pub struct CategorizedEvent {
     pub model: ModelRef,
     pub source: SourceRef,
     pub categorized_at: String,
+    /// The input fields CARRY_FIELDS names, for consumers that join without
+    /// a lookup; absent when it names none, so the default output is as
+    /// DESIGN.md shows it (additive only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carried: Option<super::input::Carried>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -3,12 +3,14 @@
 
 mod decode;
 mod event;
+mod input;
 mod pipeline;
 mod record;
 mod service;
 mod shadow;
 
 pub use event::CategorizedEvent;
+pub use input::{Carried, InputConfig, InputError, InputFormat, Reader, UpdatePolicy};
 pub use pipeline::{AtLeastOnce, ExactlyOnce, Pipeline, PipelineConfig, PipelineError};
 pub use record::SourceRecord;
 pub use service::{

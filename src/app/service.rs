@@ -3,11 +3,12 @@ use std::sync::{Arc, RwLock};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::decode::{decode, Limits};
+use super::decode::Limits;
 use super::event::{round_probability, CategorizedEvent, CategoryRef, ModelRef, Probabilities, SourceRef};
+use super::input::{Carried, Read, Reader};
 use super::record::SourceRecord;
 use super::shadow::ShadowTap;
-use crate::domain::{InputKind, ModelInfo, ModelInput, Prediction, Product, RejectReason, Rejection};
+use crate::domain::{InputKind, ModelInfo, ModelInput, Prediction, Product, RejectReason, Rejection, SkipReason};
 use crate::panics;
 use crate::ports::{PredictError, Predictor};
 
@@ -16,8 +17,9 @@ use crate::ports::{PredictError, Predictor};
 pub enum Outcome {
     Categorized(Box<CategorizedEvent>),
     DeadLetter(Rejection),
-    /// A tombstone (null value): nothing to categorize.
-    Skipped,
+    /// Nothing to categorize (a tombstone, a deleted row, an unchanged
+    /// update): counted by reason, never published.
+    Skipped(SkipReason),
 }
 
 /// What is published for a record: a skipped record has none, so it cannot
@@ -26,17 +28,6 @@ pub enum Outcome {
 pub enum Output {
     Categorized(Box<CategorizedEvent>),
     DeadLetter(Rejection),
-}
-
-impl Outcome {
-    /// The output to publish; `None` for a skipped record.
-    pub fn into_output(self) -> Option<Output> {
-        match self {
-            Outcome::Categorized(event) => Some(Output::Categorized(event)),
-            Outcome::DeadLetter(rejection) => Some(Output::DeadLetter(rejection)),
-            Outcome::Skipped => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +62,9 @@ pub struct Categorizer<P> {
     shadow: Option<ShadowTap>,
     /// Not a model's setting: it outlives model swaps.
     max_product_id_bytes: usize,
+    /// How record values are read (INPUT_FORMAT, FIELD_*); outlives model
+    /// swaps too, which never change the kind of input (reload.rs).
+    reader: Reader,
 }
 
 /// One model with the settings that go with it.
@@ -86,7 +80,15 @@ impl<P: Predictor> Categorizer<P> {
             current: RwLock::new(Arc::new(Scorer { predictor, model, settings })),
             shadow: None,
             max_product_id_bytes: DEFAULT_PRODUCT_ID_MAX_BYTES as usize,
+            reader: Reader::default(),
         }
+    }
+
+    /// Reads records with `reader` instead of as plain events; the caller
+    /// has checked it against the model ([`Reader::check`]).
+    pub fn with_reader(mut self, reader: Reader) -> Self {
+        self.reader = reader;
+        self
     }
 
     /// Records whose product id (from the event or the key) is longer are
@@ -127,7 +129,7 @@ impl<P: Predictor> Categorizer<P> {
         records: &[R],
         now: OffsetDateTime,
     ) -> Result<Vec<Outcome>, ModelUnavailable> {
-        let outcomes = self.scorer().categorize(records, now, self.max_product_id_bytes)?;
+        let outcomes = self.scorer().categorize(records, now, &self.reader, self.max_product_id_bytes)?;
         if let Some(shadow) = &self.shadow {
             shadow.offer(records, &outcomes, now);
         }
@@ -140,17 +142,24 @@ impl<P: Predictor> Scorer<P> {
         &self,
         records: &[R],
         now: OffsetDateTime,
+        reader: &Reader,
         max_product_id_bytes: usize,
     ) -> Result<Vec<Outcome>, ModelUnavailable> {
         let limits = Limits { max_text_chars: self.settings.max_text_chars, max_product_id_bytes };
-        let decoded: Vec<Option<Result<Product, Rejection>>> = records
+        let decoded: Vec<Result<Read, Rejection>> = records
             .iter()
             .map(|r| {
                 let r = r.as_ref();
-                r.value.as_deref().map(|value| decode(value, r.key.as_deref(), self.model.input, limits))
+                reader.read(r.value.as_deref(), r.key.as_deref(), self.model.input, limits)
             })
             .collect();
-        let products: Vec<&Product> = decoded.iter().flatten().filter_map(|d| d.as_ref().ok()).collect();
+        let products: Vec<&Product> = decoded
+            .iter()
+            .filter_map(|d| match d {
+                Ok(Read::Product(product, _)) => Some(product),
+                _ => None,
+            })
+            .collect();
         let mut predictions = self.predict(&products)?.into_iter();
         let categorized_at = format_timestamp(now);
 
@@ -158,12 +167,13 @@ impl<P: Predictor> Scorer<P> {
             .iter()
             .zip(decoded)
             .map(|(record, decoded)| match decoded {
-                None => Outcome::Skipped,
-                Some(Err(rejection)) => Outcome::DeadLetter(rejection),
-                Some(Ok(product)) => match predictions.next() {
+                Ok(Read::Skip(reason)) => Outcome::Skipped(reason),
+                Err(rejection) => Outcome::DeadLetter(rejection),
+                Ok(Read::Product(product, carried)) => match predictions.next() {
                     Some(Ok(prediction)) => Outcome::Categorized(Box::new(self.event(
                         record.as_ref(),
                         product,
+                        carried,
                         &prediction,
                         &categorized_at,
                     ))),
@@ -256,6 +266,7 @@ impl<P: Predictor> Scorer<P> {
         &self,
         record: &SourceRecord,
         product: Product,
+        carried: Option<Carried>,
         prediction: &Prediction,
         categorized_at: &str,
     ) -> CategorizedEvent {
@@ -284,6 +295,7 @@ impl<P: Predictor> Scorer<P> {
                 event_id: product.event_id,
             },
             categorized_at: categorized_at.to_owned(),
+            carried,
         }
     }
 
@@ -400,7 +412,7 @@ mod tests {
         assert!(!first.needs_review);
         assert_eq!(first.source.event_id.as_deref(), Some("e1"));
         assert_eq!(first.categorized_at, "2025-11-25T12:00:00.041Z");
-        assert_eq!(outcomes[1], Outcome::Skipped);
+        assert_eq!(outcomes[1], Outcome::Skipped(SkipReason::Tombstone));
         assert!(matches!(&outcomes[2], Outcome::DeadLetter(r) if r.reason == RejectReason::InvalidJson));
         let Outcome::Categorized(fourth) = &outcomes[3] else { panic!("{:?}", outcomes[3]) };
         assert_eq!(fourth.product_id, "KEY");
@@ -478,6 +490,38 @@ mod tests {
         for field in ["event_id", "product_id", "category", "confidence", "needs_review", "categorized_at"] {
             assert!(json.get(field).is_some(), "{field}");
         }
+        assert!(json.get("carried").is_none(), "no CARRY_FIELDS, no `carried`: the output DESIGN.md shows");
+    }
+
+    #[test]
+    fn a_change_event_reader_skips_by_reason_and_carries_fields_into_the_result() {
+        let config = crate::app::InputConfig {
+            input_format: crate::app::InputFormat::Debezium,
+            update_policy: crate::app::UpdatePolicy::Changed,
+            field_product_id: None,
+            field_event_id: None,
+            field_name: None,
+            field_brand: None,
+            field_description: None,
+            field_features: None,
+            carry_fields: vec!["/after/sku".into()],
+            carry_headers: Vec::new(),
+        };
+        let c = categorizer().with_reader(Reader::new(&config).unwrap());
+        let records = [
+            record(0, Some(r#"{"before":null,"after":{"id":1,"name":"mouse informatica","sku":"S1"},"op":"c"}"#)),
+            record(1, Some(r#"{"before":{"id":1},"after":null,"op":"d"}"#)),
+            record(2, None),
+            record(3, Some(r#"{"after":{"id":1,"name":"x"},"op":"?"}"#)),
+        ];
+        let outcomes = c.categorize(&records, now()).unwrap();
+        let Outcome::Categorized(event) = &outcomes[0] else { panic!("{:?}", outcomes[0]) };
+        assert_eq!((event.product_id.as_str(), event.category.code.as_str()), ("1", "INFORMATICA"));
+        let json = serde_json::to_value(event).unwrap();
+        assert_eq!(json["carried"], serde_json::json!({"sku": "S1"}));
+        assert_eq!(outcomes[1], Outcome::Skipped(SkipReason::Delete));
+        assert_eq!(outcomes[2], Outcome::Skipped(SkipReason::Tombstone));
+        assert!(matches!(&outcomes[3], Outcome::DeadLetter(r) if r.reason == RejectReason::InvalidEnvelope));
     }
 
     fn model_named(version: &str, codes: &[&str]) -> ModelInfo {

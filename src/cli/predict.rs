@@ -71,7 +71,7 @@ fn print_batch<P: Predictor>(
             Outcome::DeadLetter(rejection) => {
                 writeln!(out, "{:<20} {rejection}  {}", "DEAD_LETTER", display_input(&input))?
             }
-            Outcome::Skipped => {}
+            Outcome::Skipped(_) => {}
         }
     }
     Ok(())

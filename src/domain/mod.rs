@@ -5,8 +5,10 @@ pub mod model;
 pub mod prediction;
 pub mod product;
 pub mod rejection;
+pub mod skip;
 
 pub use model::{Category, InputKind, ModelInfo};
 pub use prediction::Prediction;
 pub use product::{ModelInput, Product, ProductId};
 pub use rejection::{RejectReason, Rejection};
+pub use skip::SkipReason;

@@ -5,6 +5,9 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RejectReason {
     InvalidJson,
+    /// A change event (INPUT_FORMAT=debezium or auto) that breaks Debezium's
+    /// envelope: an unknown op, a create without `after`, a wrong type.
+    InvalidEnvelope,
     InvalidField,
     MissingProductId,
     MissingText,
@@ -15,8 +18,9 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 7] = [
+    pub const ALL: [RejectReason; 8] = [
         RejectReason::InvalidJson,
+        RejectReason::InvalidEnvelope,
         RejectReason::InvalidField,
         RejectReason::MissingProductId,
         RejectReason::MissingText,
@@ -28,6 +32,7 @@ impl RejectReason {
     pub fn code(&self) -> &'static str {
         match self {
             RejectReason::InvalidJson => "invalid_json",
+            RejectReason::InvalidEnvelope => "invalid_envelope",
             RejectReason::InvalidField => "invalid_field",
             RejectReason::MissingProductId => "missing_product_id",
             RejectReason::MissingText => "missing_text",

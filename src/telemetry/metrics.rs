@@ -6,7 +6,7 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::domain::{ModelInfo, RejectReason};
+use crate::domain::{ModelInfo, RejectReason, SkipReason};
 
 const NAMESPACE: &str = "categorizer";
 
@@ -85,7 +85,13 @@ impl Metrics {
             skipped: register(
                 &registry,
                 &names,
-                IntCounterVec::new(opts("records_skipped_total", "Records skipped (tombstones), by reason."), &["reason"])?,
+                IntCounterVec::new(
+                    opts(
+                        "records_skipped_total",
+                        "Records consumed with nothing to categorize (tombstones, deleted rows, unchanged updates), by reason.",
+                    ),
+                    &["reason"],
+                )?,
             )?,
             batch_size: register(
                 &registry,
@@ -267,7 +273,9 @@ impl Metrics {
         for reason in RejectReason::ALL {
             metrics.dead_lettered.with_label_values(&[reason.code()]);
         }
-        metrics.skipped.with_label_values(&["tombstone"]);
+        for reason in SkipReason::ALL {
+            metrics.skipped.with_label_values(&[reason.code()]);
+        }
         for kind in FAULT_KINDS {
             metrics.faults.with_label_values(&[kind]);
         }

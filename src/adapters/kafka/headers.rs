@@ -95,6 +95,20 @@ pub fn result_headers(model_name: &str, model_version: &str, trace: &TraceHeader
     with_trace(headers, trace)
 }
 
+/// `headers` with the input's headers named in `names` added (CARRY_HEADERS,
+/// which refuses the worker's own names at start).
+pub fn carry_headers(mut headers: OwnedHeaders, input: &HeaderList, names: &[String]) -> OwnedHeaders {
+    if names.is_empty() {
+        return headers;
+    }
+    for (key, value) in input {
+        if let Some(name) = names.iter().find(|name| name.as_bytes() == key.as_slice()) {
+            headers = headers.insert(Header { key: name.as_str(), value: value.as_deref() });
+        }
+    }
+    headers
+}
+
 #[cfg(test)]
 mod tests {
     use rdkafka::bindings::{rd_kafka_header_add, rd_kafka_headers_destroy, rd_kafka_headers_new};
@@ -151,6 +165,23 @@ mod tests {
         // makes the same cast); `raw` outlives it.
         let borrowed = unsafe { &*(raw.0 as *const BorrowedHeaders) };
         let _ = borrowed.iter().count();
+    }
+
+    #[test]
+    fn only_the_named_input_headers_are_carried_each_occurrence_in_order() {
+        use rdkafka::message::Headers;
+        let input: HeaderList = vec![
+            (b"tenant".to_vec(), Some(b"acme".to_vec())),
+            (b"origin".to_vec(), Some(b"erp".to_vec())),
+            (b"Tenant".to_vec(), Some(b"case differs".to_vec())),
+            (b"tenant".to_vec(), None),
+            (b"caf\xe9".to_vec(), Some(b"x".to_vec())),
+        ];
+        let carried = carry_headers(OwnedHeaders::new(), &input, &["tenant".to_owned()]);
+        let got: Vec<(String, Option<Vec<u8>>)> =
+            carried.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect();
+        assert_eq!(got, vec![("tenant".to_owned(), Some(b"acme".to_vec())), ("tenant".to_owned(), None)]);
+        assert_eq!(carry_headers(OwnedHeaders::new(), &input, &[]).count(), 0, "nothing named, nothing carried");
     }
 
     #[test]

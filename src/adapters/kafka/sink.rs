@@ -31,7 +31,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::context::WorkerContext;
 use super::dead_letter::{DeadLetter, DeadLetterInfo, FRAMING_BYTES};
-use super::headers::result_headers;
+use super::headers::{carry_headers, result_headers};
 use super::source::KafkaMeta;
 use super::spans;
 use crate::app::{format_timestamp, Output};
@@ -65,6 +65,8 @@ pub struct KafkaSink {
     topic_limits: HashMap<String, usize>,
     metrics: Arc<Metrics>,
     transactions: Option<Transactions>,
+    /// Input header names copied onto results (CARRY_HEADERS).
+    carried_headers: Vec<String>,
 }
 
 /// What the sink needs for exactly-once.
@@ -162,7 +164,16 @@ impl KafkaSink {
             topic_limits: HashMap::new(),
             metrics,
             transactions: None,
+            carried_headers: Vec::new(),
         }
+    }
+
+    /// Input headers with these names are copied onto each result, in their
+    /// order (every one of a repeated name). Dead letters carry every input
+    /// header anyway.
+    pub fn with_carried_headers(mut self, names: Vec<String>) -> Self {
+        self.carried_headers = names;
+        self
     }
 
     /// The topics' own size limits (`topics::message_limits`): an output
@@ -418,7 +429,11 @@ impl OutputSink for KafkaSink {
                     payload: serde_json::to_vec(event)
                         .map_err(|e| SinkError::Fatal(format!("cannot serialize a result event: {e}")))?,
                     // The model that produced this result: it can change between batches.
-                    headers: result_headers(&event.model.name, &event.model.version, &trace),
+                    headers: carry_headers(
+                        result_headers(&event.model.name, &event.model.version, &trace),
+                        &received.meta.headers,
+                        &self.carried_headers,
+                    ),
                     dead_letter: None,
                 };
                 let size = message.size();

@@ -49,7 +49,7 @@ use partitions::{Epoch, Partitions};
 use publisher::{too_large, Delivered, Publisher, Refused};
 use tally::Counted;
 
-use super::{Categorizer, Output, SourceRecord};
+use super::{Categorizer, Outcome, Output, SourceRecord};
 use crate::health::Health;
 use crate::ports::{OutputSink, Predictor, Rebalance, Received, RecordSource, SinkError, SourceError, SourceEvent};
 use crate::telemetry::Metrics;
@@ -454,11 +454,12 @@ where
             if !self.partitions.is_current(record.partition, item.epoch) {
                 continue;
             }
-            match outcome.into_output() {
-                Some(output) => self.publisher.offer(item, output),
-                None => {
+            match outcome {
+                Outcome::Categorized(event) => self.publisher.offer(item, Output::Categorized(event)),
+                Outcome::DeadLetter(rejection) => self.publisher.offer(item, Output::DeadLetter(rejection)),
+                Outcome::Skipped(reason) => {
                     self.finish(&item);
-                    skipped.push(Counted::Skipped);
+                    skipped.push(Counted::Skipped(reason));
                 }
             }
         }

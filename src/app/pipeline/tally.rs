@@ -3,13 +3,14 @@
 //! the outcomes of an aborted transaction are produced again.
 
 use crate::app::Output;
+use crate::domain::SkipReason;
 use crate::telemetry::Metrics;
 
 /// One record's contribution to the outcome metrics.
 pub enum Counted {
     Categorized(String, f64),
     DeadLettered(&'static str),
-    Skipped,
+    Skipped(SkipReason),
 }
 
 impl Counted {
@@ -27,7 +28,7 @@ impl Counted {
                 metrics.confidence.observe(*confidence);
             }
             Counted::DeadLettered(reason) => metrics.dead_lettered.with_label_values(&[reason]).inc(),
-            Counted::Skipped => metrics.skipped.with_label_values(&["tombstone"]).inc(),
+            Counted::Skipped(reason) => metrics.skipped.with_label_values(&[reason.code()]).inc(),
         }
     }
 }
