@@ -660,6 +660,17 @@ class Topics:
     dlq: str
 
 
+def read_results(bootstrap: str, topics: Topics, run: str, logger) -> tuple[list[verify.Seen], int]:
+    """Everything in the output and dead-letter topics (read_committed), and
+    how many records there are not events of this run."""
+    records, unrecognized = [], 0
+    for topic, kind in ((topics.output, OUTPUT), (topics.dlq, DLQ)):
+        seen, unknown = verify.read_topic(bootstrap, topic, kind, run, 180, logger)
+        records += seen
+        unrecognized += unknown
+    return records, unrecognized
+
+
 def run(args, run_dir: Path, clock: Clock, cleanups: list) -> int:
     kafka_logger = logging.getLogger("librdkafka")
     brokers = Brokers(args.cluster, kafka_env(args))
@@ -709,11 +720,7 @@ def run(args, run_dir: Path, clock: Clock, cleanups: list) -> int:
     workers.stop(args.term_timeout)
 
     say(f"{clock.stamp()} reading {topics.output} and {topics.dlq} back (read_committed)")
-    records, unrecognized = [], 0
-    for topic, kind in ((topics.output, OUTPUT), (topics.dlq, DLQ)):
-        seen, unknown = verify.read_topic(bootstrap, topic, kind, args.run, 180, kafka_logger)
-        records += seen
-        unrecognized += unknown
+    records, unrecognized = read_results(bootstrap, topics, args.run, kafka_logger)
     acked = producer.acked()
     result = verify.verify(acked, records, producer.window_ms)
     result.unrecognized = unrecognized
@@ -815,11 +822,7 @@ def self_test(bootstrap: str, topics: Topics, run: str, logger) -> int:
         producer.poll(0)
     if producer.flush(60):
         raise RuntimeError("self-test: records not acknowledged within 60s")
-    records, unrecognized = [], 0
-    for topic, kind in ((topics.output, OUTPUT), (topics.dlq, DLQ)):
-        seen, unknown = verify.read_topic(bootstrap, topic, kind, run, 60, logger)
-        records += seen
-        unrecognized += unknown
+    records, unrecognized = read_results(bootstrap, topics, run, logger)
     acked = {key: list(range(1, seqs + 1)) for key in range(keys)}
     result = verify.verify(acked, records)
     checks = [

@@ -33,7 +33,7 @@ from pathlib import Path
 import chaos
 import verify
 from chaos import ROOT, say
-from verify import DLQ, OUTPUT
+from verify import DLQ
 
 log = logging.getLogger("scale")
 
@@ -171,11 +171,7 @@ def run(args, run_dir: Path, clock: chaos.Clock, cleanups: list) -> int:
     workers.stop(args.term_timeout)
 
     say(f"{clock.stamp()} reading {topics.output} and {topics.dlq} back (read_committed)")
-    records, unrecognized = [], 0
-    for topic, kind in ((topics.output, OUTPUT), (topics.dlq, DLQ)):
-        seen, unknown = verify.read_topic(bootstrap, topic, kind, args.run, 180, kafka_logger)
-        records += seen
-        unrecognized += unknown
+    records, unrecognized = chaos.read_results(bootstrap, topics, args.run, kafka_logger)
     result = verify.verify(producer.acked(), records, producer.window_ms, step_of=step_of(steps))
     inputs, _ = verify.read_topic(bootstrap, topics.input, DLQ, args.run, 180, kafka_logger)
     # The input read the same way: what the outputs lack or reorder is the workers' doing.
