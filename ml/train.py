@@ -11,6 +11,7 @@ files; only the measured rows/s in the text card vary between runs.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
@@ -632,13 +633,66 @@ def plot_tradeoff(sets: dict[str, tuple[np.ndarray, np.ndarray]], threshold: flo
 
 
 class Progress:
-    """One line per stage with the elapsed time: `make train` is never silent for minutes."""
+    """A line per stage with the elapsed time, so `make train` is never silent
+    for minutes. From the second run on this machine, each line also says
+    how long is left, at the last run's pace (its stage times are kept in
+    .cache/); on a terminal the current stage's line keeps ticking."""
+
+    TIMINGS = Path(__file__).resolve().parents[1] / ".cache" / "train-timings.json"
 
     def __init__(self, tag: str) -> None:
+        import threading
+
         self.tag, self.t0 = tag, time.time()
+        self.marks: list[float] = []
+        self.previous: list[float] = self._timings().get(tag, [])
+        self.current = ""
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        if sys.stdout.isatty():
+            threading.Thread(target=self._tick, daemon=True).start()
 
     def __call__(self, msg: str) -> None:
-        print(f"[{self.tag} {time.time() - self.t0:6.1f}s] {msg}", flush=True)
+        with self.lock:
+            self.marks.append(time.time() - self.t0)
+            self.current = msg
+            prefix = "\r\033[K" if sys.stdout.isatty() else ""
+            print(f"{prefix}{self._status()} {msg}", flush=True)
+
+    def done(self) -> None:
+        """Stops the ticking and keeps this run's stage times for the next estimate."""
+        self.stopped.set()
+        with self.lock:
+            if sys.stdout.isatty():
+                print("\r\033[K", end="", flush=True)
+        timings = self._timings()
+        timings[self.tag] = [round(m, 1) for m in self.marks]
+        try:
+            self.TIMINGS.parent.mkdir(parents=True, exist_ok=True)
+            self.TIMINGS.write_text(json.dumps(timings))
+        except OSError:
+            pass  # only the next run's estimate is lost
+
+    def _status(self) -> str:
+        elapsed, n, prev = time.time() - self.t0, len(self.marks), self.previous
+        left = ""
+        if prev and 0 < n <= len(prev) and prev[n - 1] > 0:
+            pace = self.marks[n - 1] / prev[n - 1] if self.marks[n - 1] > 1 else 1.0
+            left = f", ~{max(0.0, (prev[-1] - prev[n - 1]) * pace - (elapsed - self.marks[n - 1])):.0f}s left"
+        return f"[{self.tag} {elapsed:6.1f}s{left}]"
+
+    def _tick(self) -> None:
+        while not self.stopped.wait(1.0):
+            with self.lock:
+                if self.current:
+                    sys.stdout.write(f"\r\033[K{self._status()} {self.current} ...")
+                    sys.stdout.flush()
+
+    def _timings(self) -> dict:
+        try:
+            return json.loads(self.TIMINGS.read_text())
+        except (OSError, ValueError):
+            return {}
 
 
 def train_text(seed: int, out_dir: Path, variants: list[str]) -> dict:
@@ -804,6 +858,7 @@ def train_text(seed: int, out_dir: Path, variants: list[str]) -> dict:
                      worst, examples, real_ok, len(real), size, extra)
     (out_dir / "product_category.md").write_text(card, encoding="utf-8")
     log(f"wrote {path} ({size / 1e6:.2f} MB) and product_category.md")
+    log.done()
     return {"chosen": chosen, "threshold": threshold, "test": test, "size": size}
 
 
