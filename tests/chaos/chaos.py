@@ -642,6 +642,36 @@ def lag_and_outputs(admin: AdminClient, probe: Consumer, input_topic: str, outpu
     return lag, sum(end(t, p) for t in outputs for p in range(PARTITIONS))
 
 
+class LagSampler(threading.Thread):
+    """The group's lag on the input every `every` seconds, as `t+ ... lag N`
+    lines in the harness log, for scripts/plot-chaos's lag panel."""
+
+    def __init__(self, bootstrap: str, input_topic: str, group: str, clock: Clock, logger, every: float = 2.0):
+        super().__init__(name="lag-sampler", daemon=True)
+        self.bootstrap, self.input_topic, self.group, self.clock, self.logger = bootstrap, input_topic, group, clock, logger
+        self.every = every
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": self.logger})
+        probe = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"chaos-lag-{uuid.uuid4()}",
+                          "enable.auto.commit": False, "logger": self.logger})
+        try:
+            while not self.stopping.wait(self.every):
+                try:
+                    lag, _ = lag_and_outputs(admin, probe, self.input_topic, [], self.group)
+                except KafkaException as error:  # a broker down: no sample this time
+                    log.info("lag sample failed: %s", error)
+                    continue
+                log.info("%s lag %d", self.clock.stamp(), lag)
+        finally:
+            probe.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(30)
+
+
 # ------------------------------------------------------------------ report --
 def table(rows: list[tuple[str, object]]) -> str:
     width = max(len(name) for name, _ in rows)
@@ -702,7 +732,10 @@ def run(args, run_dir: Path, clock: Clock, cleanups: list) -> int:
                              model_features_width(args.model), kafka_logger)
     cleanups.append(producer.stopping.set)
     faults = Faults(args, workers, brokers, clock, random.Random(args.seed))
+    sampler = LagSampler(bootstrap, topics.input, group, clock, kafka_logger)
+    cleanups.append(sampler.stopping.set)
     producer.start()
+    sampler.start()
     start = clock.now()
     faults.plan(start)
     say(f"{clock.stamp()} producing {args.rate:.0f}/s over {args.keys} keys for {args.duration:.0f}s, "
@@ -716,6 +749,7 @@ def run(args, run_dir: Path, clock: Clock, cleanups: list) -> int:
     caught_up, waited, lag = wait_caught_up(bootstrap, topics.input, [topics.output, topics.dlq], group,
                                             args.catchup_timeout, args.quiet, kafka_logger)
     say(f"{clock.stamp()} {caught_up} (after {waited:.0f}s, lag {lag}); SIGTERM to the workers")
+    sampler.stop()
     faults.handle_exits()
     workers.stop(args.term_timeout)
 
