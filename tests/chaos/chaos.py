@@ -611,8 +611,8 @@ def wait_caught_up(bootstrap: str, input_topic: str, outputs: list[str], group: 
         while True:
             try:
                 lag, produced = lag_and_outputs(admin, probe, input_topic, outputs, group)
-            except KafkaException as error:  # a broker still settling: ask again
-                log.info("catch-up probe failed: %s", error)
+            except (KafkaException, TimeoutError) as error:  # a broker still settling: ask again
+                log.info("catch-up probe failed: %r", error)
                 lag, produced = -1, last_outputs
             now = time.monotonic()
             if lag == 0:
@@ -660,8 +660,8 @@ class LagSampler(threading.Thread):
             while not self.stopping.wait(self.every):
                 try:
                     lag, _ = lag_and_outputs(admin, probe, self.input_topic, [], self.group)
-                except KafkaException as error:  # a broker down: no sample this time
-                    log.info("lag sample failed: %s", error)
+                except Exception as error:  # a broker down (an error or a timeout): no sample this time
+                    log.info("lag sample failed: %r", error)
                     continue
                 log.info("%s lag %d", self.clock.stamp(), lag)
         finally:
