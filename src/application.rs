@@ -39,8 +39,13 @@ pub fn load_scorer(
     config: &ModelConfig,
     path: &Path,
 ) -> anyhow::Result<(OnnxPredictor, ModelInfo, Settings)> {
-    let (predictor, model) = runtime.load_model(path, config.inference_threads.into())?;
+    let (predictor, mut model) = runtime.load_model(path, config.inference_threads.into())?;
     let review_threshold = config.review_threshold.or(model.review_threshold).unwrap_or(DEFAULT_REVIEW_THRESHOLD);
+    if model.review_threshold != Some(review_threshold) {
+        // The held-out flagged ratio was measured at the model's threshold;
+        // at another one it is no baseline.
+        model.heldout_flagged_ratio = None;
+    }
     tracing::info!(
         model = %model.name,
         version = %model.version,

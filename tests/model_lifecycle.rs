@@ -103,7 +103,11 @@ async fn a_worker_runs_a_model_trained_on_your_own_csv() {
     let metrics = worker.metrics();
     assert_eq!(metric_value(&metrics, "categorizer_model_info", &[&format!("version=\"{OWN_MODEL_VERSION}\"")]), 1.0);
     for code in OWN_CATEGORIES {
-        assert!(metrics.contains(&format!("categorizer_records_categorized_total{{category=\"{code}\"}}")), "{code}");
+        for flag in ["false", "true"] {
+            let series =
+                format!("categorizer_records_categorized_total{{category=\"{code}\",needs_review=\"{flag}\"}}");
+            assert!(metrics.contains(&series), "{series}");
+        }
     }
 }
 

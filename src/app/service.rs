@@ -371,6 +371,7 @@ mod tests {
                 Category { code: "INFORMATICA".into(), name: "Informática".into() },
             ],
             review_threshold: None,
+            heldout_flagged_ratio: None,
         };
         Categorizer::new(FakePredictor::default(), model, settings())
     }
@@ -531,6 +532,7 @@ mod tests {
             input: InputKind::Text,
             categories: codes.iter().map(|c| Category { code: (*c).into(), name: (*c).into() }).collect(),
             review_threshold: None,
+            heldout_flagged_ratio: None,
         }
     }
 

@@ -150,6 +150,7 @@ mod tests {
             input: InputKind::Text,
             categories: ["A", "B"].iter().map(|c| Category { code: (*c).into(), name: (*c).into() }).collect(),
             review_threshold: None,
+            heldout_flagged_ratio: None,
         };
         Categorizer::new(Fixed { b_word, delay }, model, Settings { review_threshold: 0.5, max_text_chars: 100 })
     }

@@ -41,4 +41,7 @@ pub struct ModelInfo {
     pub categories: Vec<Category>,
     /// The needs_review threshold the model's authors chose on validation data.
     pub review_threshold: Option<f32>,
+    /// The share of results the model flagged at that threshold on held-out
+    /// data: the baseline against which a rising flagged rate means drift.
+    pub heldout_flagged_ratio: Option<f64>,
 }

@@ -32,6 +32,7 @@ pub struct Metrics {
     pub assigned_partitions: IntGauge,
     pub ready: IntGauge,
     pub model_info: IntGaugeVec,
+    pub heldout_flagged_ratio: GaugeVec,
     pub kafka_errors: IntCounterVec,
     pub publish_retries: IntCounter,
     /// The worker's own error states, by kind ([`FAULT_KINDS`]).
@@ -70,8 +71,11 @@ impl Metrics {
                 &registry,
                 &names,
                 IntCounterVec::new(
-                    opts("records_categorized_total", "Records categorized and published, by category."),
-                    &["category"],
+                    opts(
+                        "records_categorized_total",
+                        "Records categorized and published, by category and needs_review flag.",
+                    ),
+                    &["category", "needs_review"],
                 )?,
             )?,
             dead_lettered: register(
@@ -156,6 +160,18 @@ impl Metrics {
                 IntGaugeVec::new(
                     opts("model_info", "The loaded model (value is always 1)."),
                     &["name", "version", "input_kind"],
+                )?,
+            )?,
+            heldout_flagged_ratio: register(
+                &registry,
+                &names,
+                GaugeVec::new(
+                    opts(
+                        "model_heldout_flagged_ratio",
+                        "The share of results the loaded model flagged needs_review on its held-out data \
+                         (model metadata heldout_flagged_ratio), at the threshold in effect; absent when unknown.",
+                    ),
+                    &["version"],
                 )?,
             )?,
             kafka_errors: register(
@@ -294,7 +310,15 @@ impl Metrics {
         self.model_info.reset();
         self.model_info.with_label_values(&[&model.name, &model.version, model.input.as_str()]).set(1);
         for category in &model.categories {
-            self.categorized.with_label_values(&[&category.code]);
+            for flag in ["false", "true"] {
+                self.categorized.with_label_values(&[&category.code, flag]);
+            }
+        }
+        // Absent, not 0, when the model declares no baseline: the alert
+        // comparing against it then stays silent instead of firing.
+        self.heldout_flagged_ratio.reset();
+        if let Some(ratio) = model.heldout_flagged_ratio {
+            self.heldout_flagged_ratio.with_label_values(&[&model.version]).set(ratio);
         }
     }
 

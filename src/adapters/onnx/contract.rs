@@ -40,6 +40,12 @@ pub(super) fn read_contract(session: &Session) -> Result<ModelInfo, String> {
             _ => Err(format!("metadata `review_threshold` must be a number in [0, 1], found {raw:?}")),
         })
         .transpose()?;
+    let heldout_flagged_ratio = custom("heldout_flagged_ratio")
+        .map(|raw| match raw.trim().parse::<f64>() {
+            Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+            _ => Err(format!("metadata `heldout_flagged_ratio` must be a number in [0, 1], found {raw:?}")),
+        })
+        .transpose()?;
 
     Ok(ModelInfo {
         name: custom("model_name").ok_or("metadata_props has no `model_name`")?,
@@ -50,6 +56,7 @@ pub(super) fn read_contract(session: &Session) -> Result<ModelInfo, String> {
             .map(|code| Category { name: names.get(&code).cloned().unwrap_or_else(|| code.clone()), code })
             .collect(),
         review_threshold,
+        heldout_flagged_ratio,
     })
 }
 

@@ -80,6 +80,7 @@ fn start(config: PipelineConfig, broker: &MemoryBroker) -> Harness {
             Category { code: "B".into(), name: "B".into() },
         ],
         review_threshold: None,
+        heldout_flagged_ratio: None,
     };
     let categorizer = Categorizer::new(model.clone(), info, Settings { review_threshold: 0.5, max_text_chars: 100 });
     let health = Arc::new(Health::default());
@@ -518,7 +519,7 @@ async fn an_abortable_delivery_failure_aborts_rewinds_and_each_record_is_visible
     eventually("committed", || broker.committed(0) == Some(6)).await;
     assert_eq!(visible(&broker, 0), (0..6).collect::<Vec<_>>());
     assert!(h.health.is_ready());
-    let categorized = h.metrics.categorized.with_label_values(&["A"]).get();
+    let categorized = h.metrics.categorized.with_label_values(&["A", "false"]).get();
     assert_eq!(categorized, 6, "counted at commit: the aborted outputs do not count");
     h.stop().await.expect("clean stop");
 }
