@@ -1,8 +1,8 @@
 //! Throughput, latency and memory, on the local broker. Prints figures and
 //! ratios; asserts nothing about speed.
 //!
-//!     make bench                                   # full run (~6 min)
-//!     make bench BENCH_ARGS=--short                # 50k records, 10 s latency run (~2 min)
+//!     make bench                                   # full run (~15 min)
+//!     make bench BENCH_ARGS=--short                # 50k records, 10 s per latency run (~5 min)
 //!     cargo bench --bench throughput -- --only worker --models features --latency-secs 0
 //!     cargo bench --bench throughput -- --records 300000 --rounds 3 --latency-secs 60
 //!
@@ -24,9 +24,12 @@
 //!    Python consumer (benches/python_consumer.py: confluent-kafka +
 //!    onnxruntime, batches of 500, commit after flush), and `kcat -C | kcat
 //!    -P` (no parsing, no model): the passthrough ceiling.
-//! 3. Latency: a fresh topic, the worker (text model) ready, then steady
-//!    production at half its measured drain rate (or `--latency-rate`) for
-//!    `--latency-secs`; per result, its broker append time minus its input's
+//! 3. Latency: at each offered rate (`--latency-rates`, default
+//!    5000,10000,half: half the worker's measured text drain rate), for
+//!    `--latency-secs` each, three forwarders in turn on fresh topics: a
+//!    librdkafka passthrough (consume -> produce, no model, the worker's 1 ms
+//!    linger), the worker (text model) at-least-once, and exactly-once. Per
+//!    result, its broker append time minus its input's
 //!    broker append time (both topics have message.timestamp.type=
 //!    LogAppendTime; the producer's delivery report carries the input's): the
 //!    worker's share, without the bench producer's own queueing. Also per
@@ -34,8 +37,10 @@
 //!    result's append time, and when a read_committed reader, tailing the
 //!    output during the run, saw it (for exactly-once, results become visible
 //!    at their transaction's commit). The first second is warm-up and not
-//!    counted. Run at-least-once, then exactly-once. BENCH_LATENCY_BIN runs
-//!    another build (or settings wrapper) instead of this one.
+//!    counted. Printed per run and as one table (p50/p90/p99/p99.9/max, the
+//!    worker's own end-to-end histogram beside it, and its p99 as a multiple
+//!    of the passthrough's at the same rate). BENCH_LATENCY_BIN runs another
+//!    build (or settings wrapper) instead of this one.
 //!
 //!    The drain also runs this build with DELIVERY_GUARANTEE=exactly-once
 //!    (its output offsets include one commit marker per partition and
@@ -84,21 +89,25 @@ struct Options {
     records: usize,
     rounds: usize,
     latency_secs: u64,
-    latency_rate: Option<f64>,
+    /// Offered rates; `None` in the list is half the worker's drain rate.
+    latency_rates: Vec<Option<f64>>,
     only: Option<Vec<String>>,
     models: Vec<Model>,
     model_only: Option<Model>,
+    /// Run as the latency run's passthrough child: input, output, group.
+    passthrough: Option<[String; 3]>,
 }
 
 fn options() -> Options {
     let mut o = Options {
         records: 200_000,
         rounds: 3,
-        latency_secs: 60,
-        latency_rate: None,
+        latency_secs: 30,
+        latency_rates: vec![Some(5_000.0), Some(10_000.0), None],
         only: None,
         models: Model::ALL.to_vec(),
         model_only: None,
+        passthrough: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -111,7 +120,19 @@ fn options() -> Options {
             "--records" => o.records = value().parse().expect("--records N"),
             "--rounds" => o.rounds = value().parse().expect("--rounds N"),
             "--latency-secs" => o.latency_secs = value().parse().expect("--latency-secs N"),
-            "--latency-rate" => o.latency_rate = Some(value().parse().expect("--latency-rate N")),
+            "--latency-rate" | "--latency-rates" => {
+                o.latency_rates = value()
+                    .split(',')
+                    .map(|r| match r {
+                        "half" => None,
+                        r => Some(r.parse().expect("--latency-rates N,N,half")),
+                    })
+                    .collect()
+            }
+            "--passthrough" => {
+                let (input, output, group) = (value(), value(), value());
+                o.passthrough = Some([input, output, group]);
+            }
             "--models" => {
                 o.models = value().split(',').map(|m| if m == "text" { Model::Text } else { Model::Features }).collect()
             }
@@ -685,33 +706,109 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn latency(rate: f64, seconds: u64, guarantee: &str, dir: &Path) {
+/// Who forwards the latency run's records: the worker (text model) under a
+/// guarantee, or a librdkafka passthrough (consume -> produce, no model).
+#[derive(Clone, Copy)]
+enum Forwarder {
+    Passthrough,
+    Worker(&'static str),
+}
+
+impl Forwarder {
+    const ALL: [Forwarder; 3] =
+        [Forwarder::Passthrough, Forwarder::Worker("at-least-once"), Forwarder::Worker("exactly-once")];
+
+    fn label(self) -> String {
+        match self {
+            Forwarder::Passthrough => "librdkafka passthrough".into(),
+            Forwarder::Worker(guarantee) => format!("worker, {guarantee}"),
+        }
+    }
+
+    /// The process, and the worker's HTTP address (for its own histogram).
+    fn spawn(self, input: &str, output: &str, log: &Path) -> (Child, Option<std::net::SocketAddr>) {
+        let group = unique("bench-group");
+        let (mut command, http) = match self {
+            Forwarder::Passthrough => {
+                let mut command = Command::new(std::env::current_exe().expect("the bench binary"));
+                command.args(["--passthrough", input, output, &group]).env("KAFKA_BOOTSTRAP_SERVERS", brokers());
+                (command, None)
+            }
+            Forwarder::Worker(guarantee) => {
+                // BENCH_LATENCY_BIN: the latency of another build (or settings wrapper).
+                let binary = std::env::var_os("BENCH_LATENCY_BIN")
+                    .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_product-categorizer")), PathBuf::from);
+                let (mut command, http) = worker(&binary, Model::Text, input, output, &group);
+                command.env(EXACTLY_ONCE_ENV.0, guarantee);
+                (command, Some(http))
+            }
+        };
+        let file = std::fs::File::create(log).expect("log file");
+        let child = command
+            .stdout(Stdio::from(file.try_clone().expect("log")))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("spawn the forwarder");
+        (child, http)
+    }
+}
+
+/// The latency run's passthrough: what a plain librdkafka consume -> produce
+/// loop achieves on this broker, with the worker's producer linger (1 ms)
+/// and librdkafka's defaults otherwise. Runs until killed.
+fn passthrough_child([input, output, group]: [String; 3]) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", &group)
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[&input]).expect("subscribe");
+    let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers()).set("linger.ms", "1").create().expect("producer");
+    loop {
+        let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else { continue };
+        let (key, value) = (message.key().unwrap_or_default(), message.payload().unwrap_or_default());
+        while producer.send(BaseRecord::<[u8], [u8]>::to(&output).key(key).payload(value)).is_err() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// One forwarder's latency at one rate, in ms.
+struct Latency {
+    rate: f64,
+    forwarder: String,
+    /// Input append -> result append, sorted.
+    appended: Vec<i64>,
+    /// The worker's own end_to_end_latency_seconds p50 and p99, from its
+    /// histogram (input timestamp -> output acknowledged; warm-up included).
+    own: Option<(f64, f64)>,
+}
+
+async fn latency(forwarder: Forwarder, rate: f64, seconds: u64, dir: &Path) -> Option<Latency> {
     println!();
     println!(
-        "== latency, {guarantee}: text model, steady {rate:.0} records/s for {seconds} s: from the input's append \
-         time to the result's; from the input's send to the result's append time, and to a read_committed reader \
-         seeing it =="
+        "== latency, {}: text events, steady {rate:.0} records/s for {seconds} s: from the input's append time to \
+         the result's; from the input's send to the result's append time, and to a read_committed reader seeing it ==",
+        forwarder.label()
     );
     let input = unique("bench-latency");
     let output = format!("{input}.out");
     create_output(&input).await;
     create_output(&output).await;
-    // BENCH_LATENCY_BIN: the latency of another build (or settings wrapper).
-    let binary = std::env::var_os("BENCH_LATENCY_BIN")
-        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_product-categorizer")), PathBuf::from);
-    println!("  worker: {}", binary.display());
-    let (mut command, http) = worker(&binary, Model::Text, &input, &output, &unique("bench-group"));
-    command.env(EXACTLY_ONCE_ENV.0, guarantee);
     let log = std::env::temp_dir().join(format!("{}.log", unique("bench-latency")));
-    let file = std::fs::File::create(&log).expect("log file");
-    let mut child = command
-        .stdout(Stdio::from(file.try_clone().expect("log")))
-        .stderr(Stdio::from(file))
-        .spawn()
-        .expect("spawn worker");
+    let (mut child, http) = forwarder.spawn(&input, &output, &log);
     let ready_by = Instant::now() + Duration::from_secs(60);
-    while http_get(http, "/readyz").map(|(s, _)| s) != Some(200) && Instant::now() < ready_by {
-        std::thread::sleep(Duration::from_millis(100));
+    match http {
+        Some(http) => {
+            while http_get(http, "/readyz").map(|(s, _)| s) != Some(200) && Instant::now() < ready_by {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        // No readiness endpoint: 3 s to join its group (it reads from the
+        // earliest offset, so a late join only lengthens the warm-up).
+        None => std::thread::sleep(Duration::from_secs(3)),
     }
     let expected = Arc::new(AtomicUsize::new(usize::MAX));
     let reader = {
@@ -722,6 +819,7 @@ async fn latency(rate: f64, seconds: u64, guarantee: &str, dir: &Path) {
     let Produced { sent, appended: inputs_appended } = produce_steadily(&input, rate, seconds);
     expected.store(sent.len(), Ordering::SeqCst);
     let seen = reader.join().expect("reader");
+    let own = http.and_then(|http| http_get(http, "/metrics")).map(|(_, text)| own_quantiles(&text));
     let rss = peak_rss(child.id()).unwrap_or(0);
     let _ = child.kill();
     let _ = child.wait();
@@ -739,17 +837,19 @@ async fn latency(rate: f64, seconds: u64, guarantee: &str, dir: &Path) {
         }
     }
     delete_topics(&[input.clone(), output.clone(), format!("{output}.dlq")]).await;
-    let json = serde_json::json!({"guarantee": guarantee, "rate": rate, "seconds": seconds, "results": over_time});
-    write_json(&dir.join(format!("latency-{guarantee}.json")), &json);
+    if let Forwarder::Worker(guarantee) = forwarder {
+        let json = serde_json::json!({"guarantee": guarantee, "rate": rate, "seconds": seconds, "results": over_time});
+        write_json(&dir.join(format!("latency-{guarantee}-{rate:.0}.json")), &json);
+    }
     for l in [&mut latencies, &mut from_send, &mut visible] {
         l.sort_unstable();
     }
     if latencies.is_empty() {
-        println!("  no results (worker log: {})", log.display());
-        return;
+        println!("  no results (log: {})", log.display());
+        return None;
     }
     println!(
-        "  sent {} ({:.0}/s), results counted {} (after 1 s warm-up), worker peak RSS {:.0} MB",
+        "  sent {} ({:.0}/s), results counted {} (after 1 s warm-up), peak RSS {:.0} MB",
         sent.len(),
         sent.len() as f64 / seconds as f64,
         latencies.len(),
@@ -760,14 +860,97 @@ async fn latency(rate: f64, seconds: u64, guarantee: &str, dir: &Path) {
         ("input sent     -> result appended", &from_send),
         ("input sent     -> result visible ", &visible),
     ] {
+        println!("  {what}: {}", percentiles(l));
+    }
+    if let Some((p50, p99)) = own {
         println!(
-            "  {what}: p50 {} ms   p90 {} ms   p99 {} ms   max {} ms",
-            percentile(l, 0.5),
-            percentile(l, 0.9),
-            percentile(l, 0.99),
-            l[l.len() - 1]
+            "  the worker's own histogram (input timestamp -> output acknowledged): p50 {p50:.1} ms   p99 {p99:.1} ms"
         );
     }
+    Some(Latency { rate, forwarder: forwarder.label(), appended: latencies, own })
+}
+
+fn percentiles(sorted: &[i64]) -> String {
+    format!(
+        "p50 {} ms   p90 {} ms   p99 {} ms   p99.9 {} ms   max {} ms",
+        percentile(sorted, 0.5),
+        percentile(sorted, 0.9),
+        percentile(sorted, 0.99),
+        percentile(sorted, 0.999),
+        sorted[sorted.len() - 1]
+    )
+}
+
+/// p50 and p99 of the worker's end-to-end histogram, in ms, interpolated
+/// within buckets as Prometheus's histogram_quantile does.
+fn own_quantiles(metrics: &str) -> (f64, f64) {
+    let buckets: Vec<(f64, f64)> = metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("categorizer_end_to_end_latency_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect();
+    let quantile = |q: f64| {
+        let total = buckets.last().map_or(0.0, |b| b.1);
+        let rank = q * total;
+        let (mut lower, mut below) = (0.0, 0.0);
+        for &(le, count) in &buckets {
+            if count >= rank {
+                if le.is_infinite() {
+                    return lower * 1000.0;
+                }
+                let share = if count > below { (rank - below) / (count - below) } else { 0.0 };
+                return (lower + (le - lower) * share) * 1000.0;
+            }
+            (lower, below) = (le, count);
+        }
+        f64::NAN
+    };
+    (quantile(0.5), quantile(0.99))
+}
+
+/// Every rate's figures side by side, the worker's p99 as a multiple of the
+/// passthrough's at the same rate; and latency-summary.json for the plot.
+fn latency_table(runs: &[Latency], dir: &Path) {
+    println!();
+    println!("## Latency, input appended -> result appended (ms), text events, after 1 s warm-up");
+    println!();
+    println!("| rate | forwarder | p50 | p90 | p99 | p99.9 | max | worker's own p50 / p99 | p99 / passthrough p99 |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut rows = Vec::new();
+    for run in runs {
+        let l = &run.appended;
+        let passthrough = runs
+            .iter()
+            .find(|r| r.rate == run.rate && r.forwarder == Forwarder::Passthrough.label())
+            .map(|r| percentile(&r.appended, 0.99));
+        let p99 = percentile(l, 0.99);
+        let ratio = match passthrough {
+            Some(base) if run.forwarder != Forwarder::Passthrough.label() => {
+                format!("{:.1}x", p99 as f64 / base.max(1) as f64)
+            }
+            _ => "-".into(),
+        };
+        let own = run.own.map_or("-".into(), |(p50, p99)| format!("{p50:.1} / {p99:.1}"));
+        println!(
+            "| {:.0}/s | {} | {} | {} | {p99} | {} | {} | {own} | {ratio} |",
+            run.rate,
+            run.forwarder,
+            percentile(l, 0.5),
+            percentile(l, 0.9),
+            percentile(l, 0.999),
+            l[l.len() - 1]
+        );
+        rows.push(serde_json::json!({
+            "rate": run.rate, "forwarder": run.forwarder,
+            "p50": percentile(l, 0.5), "p90": percentile(l, 0.9), "p99": p99,
+            "p999": percentile(l, 0.999), "max": l[l.len() - 1],
+        }));
+    }
+    write_json(&dir.join("latency-summary.json"), &serde_json::json!({"runs": rows}));
 }
 
 fn now_ms() -> i64 {
@@ -876,6 +1059,9 @@ async fn main() {
     if let Some(model) = o.model_only {
         return model_only_child(model);
     }
+    if let Some(topics) = o.passthrough {
+        return passthrough_child(topics);
+    }
     println!("load average at start: {}", load_average());
     let dir = run_dir();
     let contenders = contenders(&o.only);
@@ -885,12 +1071,20 @@ async fn main() {
     println!("load average at end of drains: {}", load_average());
     let worker_text =
         results.get(&("worker (this build)".to_owned(), Model::Text)).and_then(|r| median(r.rates.clone()));
-    match o.latency_rate.or(worker_text.map(|r| r / 2.0)) {
-        Some(rate) if o.latency_secs > 0 => {
-            latency(rate, o.latency_secs, "at-least-once", &dir).await;
-            latency(rate, o.latency_secs, "exactly-once", &dir).await;
+    let mut rates: Vec<f64> = o.latency_rates.iter().filter_map(|r| r.or(worker_text.map(|w| w / 2.0))).collect();
+    rates.sort_by(f64::total_cmp);
+    rates.dedup();
+    if o.latency_secs == 0 || rates.is_empty() {
+        println!("(no latency run: give --latency-rates or include the worker)");
+    }
+    let mut runs = Vec::new();
+    for rate in rates.into_iter().filter(|_| o.latency_secs > 0) {
+        for forwarder in Forwarder::ALL {
+            runs.extend(latency(forwarder, rate, o.latency_secs, &dir).await);
         }
-        _ => println!("(no latency run: give --latency-rate or include the worker)"),
+    }
+    if !runs.is_empty() {
+        latency_table(&runs, &dir);
     }
     println!("load average at end: {}", load_average());
     // Pictures next to the tables: throughput per contender, latency over time.
