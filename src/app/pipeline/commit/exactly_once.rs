@@ -119,6 +119,7 @@ impl ExactlyOnce {
             }
         }
         let span = tracing::info_span!("commit transaction", records, partitions = positions.len());
+        let commit_started = std::time::Instant::now();
         match stages.publisher.sink.commit(&positions, budget).instrument(span).await {
             Ok(()) => {
                 for counted in self.window.take().map(|window| window.done).unwrap_or_default() {
@@ -127,7 +128,8 @@ impl ExactlyOnce {
                 stages.partitions.committed(&positions);
                 stages.metrics.transactions.with_label_values(&["committed"]).inc();
                 stages.metrics.transaction_duration.observe(opened.elapsed().as_secs_f64());
-                tracing::debug!(records, ?positions, "transaction committed");
+                let (open, commit) = (opened.elapsed(), commit_started.elapsed());
+                tracing::debug!(records, ?positions, ?open, ?commit, "transaction committed");
                 Ok(())
             }
             Err(error) => self.commit_failed(stages, error, positions).await,
