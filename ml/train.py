@@ -647,7 +647,7 @@ def threshold_for(pipe: Pipeline, data: TextData, seed: int = SEED) -> float:
     return choose_review_threshold(data.y["thr"], pipe.predict_proba(data.texts["thr"]), pipe.predict_proba(typo))
 
 
-def hard_set(name: str = "hard set 2") -> list[dict]:
+def hard_set(name: str = "hard set 3") -> list[dict]:
     """A hand-written hard set (ml/eval/): name, brand, description, category, note (+ text)."""
     rows = []
     with open(HARD_SET_PATHS[name], encoding="utf-8") as f:
