@@ -141,10 +141,13 @@ def fit_calibrated(variant: str, texts: list[str], y: np.ndarray, names: list[st
     noise_x = [t for t in noise for _ in range(n_labels)]
     noise_y = np.array([k for _ in noise for k in range(n_labels)], dtype=np.int64)
     folds = np.array([_fold_of(n, seed) for n in names])
+    if len(set(folds.tolist())) < 2:  # every name in one group fold (tiny files): fall back to row folds
+        folds = np.arange(len(names)) % CALIBRATION_FOLDS
     rng = random.Random(f"custom-typo/{seed}")
     typo = [catalog.add_typo(rng, t) for t in texts]
-    scores = np.zeros((len(texts), n_labels))
-    scores_typo = np.zeros((len(texts), n_labels))
+    width = 1 if n_labels == 2 else n_labels  # a binary LinearSVC has one decision value
+    scores = np.zeros((len(texts), width))
+    scores_typo = np.zeros((len(texts), width))
     for k in range(CALIBRATION_FOLDS):
         out = folds == k
         if not out.any() or out.all():
@@ -324,6 +327,8 @@ def card(args, data, labels, names, name, version, threshold, val, test, cov, pa
                        f"macro-F1 {val['macro_f1']:.4f}.")
         rule_md = (f"the smallest t in 0.50..0.95 such that validation predictions with confidence >= t are at least "
                    f"{train.REVIEW_TARGET_ACCURACY:.1%} correct (0.95 when none is).")
+    flagged_md = (f"the {cov['n_below']:,} flagged ones are {cov['accuracy_below']:.1%} correct" if cov["n_below"]
+                  else "none is flagged")
     command = " ".join(["ml/train.py", "--data", str(args.data), "--out", str(args.out)]
                        + (["--name", args.name] if args.name else []) + (["--version", args.version] if args.version else []))
     return f"""# Model card: {name} {version}
@@ -375,7 +380,7 @@ Most frequent confusions (true -> predicted: count):
 
 **Measured on the held-out test split** (through ONNX Runtime, the written file): {1 - cov['coverage_above']:.1%} of
 products are flagged (`needs_review`); the unflagged ones are **{cov['accuracy_above']:.2%} correct**
-({cov['n_above']:,} products); the {cov['n_below']:,} flagged ones are {cov['accuracy_below']:.1%} correct.
+({cov['n_above']:,} products); {flagged_md}.
 `REVIEW_THRESHOLD` overrides it in the worker.
 
 ## Roll it out

@@ -184,7 +184,9 @@ def test_two_categories_export_with_the_same_probabilities(tmp_path):
         (("pneu", "aro", "AUTO"), ("parafuso", "inox", "OBRA"), ("filtro", "oleo", "AUTO"), ("cimento", "cp", "OBRA"))))
     d = dataset.read(data, progress=None)
     y = np.array([d.labels.index(c) for c in d.splits["train"].labels])
-    pipe = custom.fit(custom.DEFAULT_VARIANT, d.splits["train"].texts, y)
+    pipe, oof, _, _ = custom.fit_calibrated(custom.DEFAULT_VARIANT, d.splits["train"].texts, y, d.splits["train"].names,
+                                            len(d.labels), seed=0, log=lambda m: None)
+    assert oof.shape == (len(y), 2)
     sess = train.ort_session(train.export_text_model(pipe).SerializeToString())
     texts = ["pneu aro 13", "cimento 50kg", "filtro", "nada conhecido"]
     np.testing.assert_allclose(train.ort_text_proba(sess, texts), pipe.predict_proba(texts), atol=1e-5)
