@@ -12,8 +12,9 @@ MODEL_DIR = ROOT / "model"
 TEXT_MODEL_PATH = MODEL_DIR / "product_category.onnx"
 FEATURES_MODEL_PATH = MODEL_DIR / "product_category_features.onnx"
 REAL_PRODUCTS_PATH = ROOT / "ml" / "tests" / "real_products.tsv"
-# The project's hand-written hard sets (ml/eval/README.md): set 2 carries the final figures.
-HARD_SET_PATHS = {"hard set 2": ROOT / "ml" / "eval" / "hard_listings_2.tsv",
+# The project's hand-written hard sets (ml/eval/README.md): set 3 carries the final figures.
+HARD_SET_PATHS = {"hard set 3": ROOT / "ml" / "eval" / "hard_listings_3.tsv",
+                  "hard set 2": ROOT / "ml" / "eval" / "hard_listings_2.tsv",
                   "hard set 1": ROOT / "ml" / "eval" / "hard_listings.tsv"}
 
 # Column order of the `probabilities` output of both models.
@@ -24,7 +25,7 @@ LABEL_NAMES = {
     "MATERIAL_CONSTRUCAO": "Material de Construção",
 }
 MODEL_VERSION = "2026.11.25"  # the features model
-TEXT_MODEL_VERSION = "2026.12.03"  # text model v2 (issue 23)
+TEXT_MODEL_VERSION = "2026.12.03.2"  # text model v2, second model: every brand (issue 23)
 TEXT_MODEL_NAME = "product-category-text"
 FEATURES_MODEL_NAME = "product-category-features"
 

@@ -112,12 +112,40 @@ BIG = 2 ** 62  # "to the end" for Slice
 # scikit-learn side: what the graph has to reproduce
 # --------------------------------------------------------------------------
 
+def _accent_table() -> dict[int, str]:
+    """Latin letters with diacritics (U+00C0..U+024F) whose NFKD form is one base letter plus
+    combining marks -> that base letter: a 1:1 character map (ligatures and the like, which
+    decompose into several letters, are left alone, so the graph can do it per character)."""
+    import unicodedata
+    table = {}
+    for cp in range(0xC0, 0x250):
+        ch = chr(cp)
+        nfkd = unicodedata.normalize("NFKD", ch)
+        base = "".join(c for c in nfkd if not unicodedata.combining(c))
+        if len(nfkd) > 1 and len(base) == 1 and base != ch:
+            table[cp] = base
+    return table
+
+
+ACCENTS = _accent_table()
+
+
+def fold_accents(text: str) -> str:
+    """Lowercase, then accented Latin letters -> base letters ("Pelúcia" -> "pelucia"). The
+    `preprocessor` of a char TfidfVectorizer that the lookup graph reproduces: the graph maps
+    each accented character to its base letter's unit (a per-character lookup)."""
+    return text.lower().translate(ACCENTS)
+
+
 def _check_vectorizer(vec) -> None:
     """Only the settings the lookup graph reproduces."""
     problems = []
     if vec.analyzer not in ("word", "char"):
         problems.append(f"analyzer={vec.analyzer!r}")
-    if not vec.lowercase or vec.preprocessor is not None or vec.tokenizer is not None:
+    folds = vec.preprocessor is fold_accents
+    if folds and vec.analyzer != "char":
+        problems.append("fold_accents outside a char analyzer")
+    if (not vec.lowercase and not folds) or (vec.preprocessor is not None and not folds) or vec.tokenizer is not None:
         problems.append("custom preprocessing")
     if vec.strip_accents is not None or vec.stop_words is not None:
         problems.append("strip_accents/stop_words")
@@ -292,8 +320,17 @@ def _branch(g: _Builder, normalized: str, n_rows: str, row_index: str, vec, weig
     # com.microsoft ops have no schema in onnx: declare the output type, or onnx's shape
     # inference (check_model(full_check=True)) crashes on the LabelEncoder that reads it.
     g.value_info.append(helper.make_tensor_value_info(tokens, TensorProto.STRING, [None, None]))
+    keys, values = list(units), list(range(1, len(units) + 1))
+    if vec.preprocessor is fold_accents:
+        # accented letters share their base letter's unit: ONNX Runtime lowercased them, the
+        # map folds both cases (as fold_accents, which lowercases with Python first)
+        uid = {u: k + 1 for k, u in enumerate(units)}
+        for cp, base in sorted(ACCENTS.items()):
+            if base in uid and chr(cp) not in uid:
+                keys.append(chr(cp))
+                values.append(uid[base])
     ids = g.op("LabelEncoder", [tokens], f"{tag}_unit_ids", domain="ai.onnx.ml",
-               keys_strings=units, values_int64s=list(range(1, len(units) + 1)), default_int64=0)
+               keys_strings=keys, values_int64s=values, default_int64=0)
     if not word:
         ids = _collapse_whitespace(g, ids, tag)
 

@@ -19,11 +19,14 @@ import train
 
 ODD = ["", "?", "x", "ab", "12345", "ÇÃÕ ção", "日本語 🙂", "a" * 1500, "cimento  cp ii", "  mouse \t\t usb  ",
        "tab\tand\nnewline", "a\u00a0\u00a0b cabo\n\n\nhdmi", "cabo \u2003 hdmi", "PASTILHA  DE   FREIO\tDIANT",
-       "lâmpada H4 12V 55W  philips", "parafuso  sextavado 1/4\" x 2\""]
+       "lâmpada H4 12V 55W  philips", "parafuso  sextavado 1/4\" x 2\"", "PELÚCIA Pelúcia pelucia", "Ñandú ÀÉÎÕÜ àéîõü",
+       "ﬁ ß Œ œ Ǆ ǅ", "cimento ção Ç"]
 
 
 def _vec(analyzer, lo, hi, norm, min_df=3):
-    return TfidfVectorizer(analyzer=analyzer, ngram_range=(lo, hi), min_df=min_df, norm=norm, dtype=np.float32)
+    fold = analyzer == "char+fold"
+    return TfidfVectorizer(analyzer="char" if fold else analyzer, ngram_range=(lo, hi), min_df=min_df, norm=norm,
+                           preprocessor=text_graph.fold_accents if fold else None, dtype=np.float32)
 
 
 CONFIGS = {
@@ -36,6 +39,11 @@ CONFIGS = {
                                lambda: LogisticRegression(C=30, max_iter=2000)),
     "char2_none_cnb": ([("c", "char", 2, 2, None)], lambda: ComplementNB(alpha=0.3)),
     "word1_l2_lr": ([("w", "word", 1, 1, "l2")], lambda: LogisticRegression(C=10, max_iter=2000)),
+    # the shipped configuration: accent-folded char n-grams (text_graph.fold_accents)
+    "word12_l2+char34fold_l2_svm1": ([("w", "word", 1, 2, "l2"), ("c", "char+fold", 3, 4, "l2")],
+                                     lambda: CalibratedClassifierCV(LinearSVC(C=0.5, fit_intercept=False, random_state=0),
+                                                                    cv=3, ensemble=False)),
+    "char13fold_l2_lr": ([("c", "char+fold", 1, 3, "l2")], lambda: LogisticRegression(C=10, max_iter=2000)),
 }
 
 
@@ -72,3 +80,14 @@ def test_unsupported_settings_are_refused(small):
                      ("clf", LogisticRegression(max_iter=500))]).fit(x, y)
     with pytest.raises(ValueError, match="sublinear_tf"):
         text_graph.export_lookup_model(pipe, "text", "probabilities", "t")
+    for vec, match in ((TfidfVectorizer(preprocessor=text_graph.fold_accents), "fold_accents outside a char analyzer"),
+                       (TfidfVectorizer(analyzer="char", preprocessor=str.upper), "custom preprocessing")):
+        pipe = Pipeline([("features", FeatureUnion([("v", vec)])), ("clf", LogisticRegression(max_iter=500))]).fit(x, y)
+        with pytest.raises(ValueError, match=match):
+            text_graph.export_lookup_model(pipe, "text", "probabilities", "t")
+
+
+def test_fold_accents_is_a_per_character_map():
+    assert text_graph.fold_accents("PELÚCIA Ação Ñ") == "pelucia acao n"
+    assert all(len(b) == 1 for b in text_graph.ACCENTS.values())
+    assert text_graph.fold_accents("ﬁ ß") == "ﬁ ß"  # several-letter decompositions are left alone
