@@ -101,7 +101,7 @@ impl Drop for Setup {
 }
 
 /// A connector file: the committed recipe with this run's names.
-fn connector(dir: &Path, file: &str, overrides: &[(&str, &str)]) -> PathBuf {
+fn connector(dir: &Path, file: &str, overrides: &[(String, String)]) -> PathBuf {
     let mut text = std::fs::read_to_string(repo().join("deploy/debezium/products.properties")).expect("recipe");
     text.push_str("\n# overrides of tests/debezium_e2e.rs (a later key wins)\n");
     for (key, value) in overrides {
@@ -283,9 +283,8 @@ async fn debezium_rows_from_postgres_come_out_categorized_and_survive_restarts()
     ] {
         b.push((k.to_owned(), v.to_owned()));
     }
-    let refs = |v: &Vec<(String, String)>| v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>();
-    let file_a = connector(&connect_dir, "products.properties", &refs(&a));
-    let file_b = connector(&connect_dir, "items.properties", &refs(&b));
+    let file_a = connector(&connect_dir, "products.properties", &a);
+    let file_b = connector(&connect_dir, "items.properties", &b);
     let files = [file_a.to_str().unwrap(), file_b.to_str().unwrap()];
     let start_connect = || {
         let t = Instant::now();
