@@ -506,3 +506,63 @@ fn the_toast_placeholder_in_a_field_the_model_reads_is_skipped_not_categorized()
     let (product, _) = product_of(&plain, r#"{"product_id":"P","title":"__debezium_unavailable_value"}"#, None);
     assert_eq!(text(&product), "__debezium_unavailable_value");
 }
+
+/// The field mappings docs/integrations.md shows, as written there, on a
+/// change event of each table shape.
+#[test]
+fn field_mappings_of_docs_integrations_read_their_tables() {
+    let mapped = |env: &[(&str, &str)]| {
+        let mut config = settings(InputFormat::Debezium);
+        for (name, value) in env {
+            let value = Some(value.to_string());
+            match *name {
+                "FIELD_PRODUCT_ID" => config.field_product_id = value,
+                "FIELD_NAME" => config.field_name = value,
+                "FIELD_BRAND" => config.field_brand = value,
+                "FIELD_DESCRIPTION" => config.field_description = value,
+                "CARRY_FIELDS" => config.carry_fields = value.unwrap().split(',').map(str::to_owned).collect(),
+                other => panic!("{other}"),
+            }
+        }
+        reader(&config)
+    };
+    let event = |after: Value| json!({"before": null, "after": after, "source": {"table": "t"}, "op": "c"}).to_string();
+
+    let produtos = mapped(&[
+        ("FIELD_PRODUCT_ID", "key:/codigo,/after/codigo"),
+        ("FIELD_NAME", "/after/nome"),
+        ("FIELD_BRAND", "/after/marca"),
+        ("FIELD_DESCRIPTION", "/after/descricao"),
+        ("CARRY_FIELDS", "/after/sku"),
+    ]);
+    let row = json!({"codigo": 981, "nome": "Pastilha de freio", "marca": "Cobreq", "descricao": "Jogo", "sku": "C-1"});
+    let (product, carried) = product_of(&produtos, &event(row), Some(r#"{"codigo":981}"#));
+    assert_eq!((product.id.as_str(), text(&product)), ("981", "Pastilha de freio Cobreq Jogo"));
+    assert_eq!(Value::Object(carried.unwrap()), json!({"sku": "C-1"}));
+
+    let items = mapped(&[
+        ("FIELD_PRODUCT_ID", "key:/sku,/after/sku"),
+        ("FIELD_NAME", "/after/title"),
+        ("FIELD_BRAND", "/after/brand"),
+        ("FIELD_DESCRIPTION", "/after/long_description"),
+        ("CARRY_FIELDS", "price=/after/list_price"),
+    ]);
+    let row = json!({"sku": "DEL-I15", "title": "Notebook", "brand": "Dell", "long_description": "i5", "list_price": "3999.00"});
+    let key = r#"{"schema":{"type":"struct"},"payload":{"sku":"DEL-I15"}}"#;
+    let (product, carried) = product_of(&items, &event(row), Some(key));
+    assert_eq!((product.id.as_str(), text(&product)), ("DEL-I15", "Notebook Dell i5"));
+    assert_eq!(Value::Object(carried.unwrap()), json!({"price": "3999.00"}));
+
+    let composite = mapped(&[
+        ("FIELD_PRODUCT_ID", "key:/codigo,/after/codigo"),
+        ("FIELD_NAME", "/after/descricao_curta"),
+        ("FIELD_BRAND", "/after/fabricante"),
+        ("FIELD_DESCRIPTION", ""),
+        ("CARRY_FIELDS", "empresa=/after/empresa_id"),
+    ]);
+    let row =
+        json!({"empresa_id": 3, "codigo": "A-100", "descricao_curta": "Cimento CP II", "fabricante": "Votorantim"});
+    let (product, carried) = product_of(&composite, &event(row), Some(r#"{"empresa_id":3,"codigo":"A-100"}"#));
+    assert_eq!((product.id.as_str(), text(&product)), ("A-100", "Cimento CP II Votorantim"));
+    assert_eq!(Value::Object(carried.unwrap()), json!({"empresa": 3}));
+}
