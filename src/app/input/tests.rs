@@ -514,13 +514,13 @@ fn field_mappings_of_docs_integrations_read_their_tables() {
     let mapped = |env: &[(&str, &str)]| {
         let mut config = settings(InputFormat::Debezium);
         for (name, value) in env {
-            let value = Some(value.to_string());
+            let given = Some(value.to_string());
             match *name {
-                "FIELD_PRODUCT_ID" => config.field_product_id = value,
-                "FIELD_NAME" => config.field_name = value,
-                "FIELD_BRAND" => config.field_brand = value,
-                "FIELD_DESCRIPTION" => config.field_description = value,
-                "CARRY_FIELDS" => config.carry_fields = value.unwrap().split(',').map(str::to_owned).collect(),
+                "FIELD_PRODUCT_ID" => config.field_product_id = given,
+                "FIELD_NAME" => config.field_name = given,
+                "FIELD_BRAND" => config.field_brand = given,
+                "FIELD_DESCRIPTION" => config.field_description = given,
+                "CARRY_FIELDS" => config.carry_fields = value.split(',').map(str::to_owned).collect(),
                 other => panic!("{other}"),
             }
         }
