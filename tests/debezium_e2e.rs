@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 const WAIT: Duration = Duration::from_secs(60);
 
 fn connect_port() -> String {
-    std::env::var("CDC_E2E_CONNECT_PORT").unwrap_or_else(|_| "48084".into())
+    std::env::var("CDC_E2E_CONNECT_PORT").unwrap_or_else(|_| "28084".into())
 }
 
 /// Runs one of the project's scripts; its output, or a panic with it.
@@ -93,6 +93,8 @@ impl Drop for Setup {
             .args(["psql", "-d", "postgres", "-c"])
             .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db))
             .output();
+        // Connect's log of the last run stays for a look: target/debezium_e2e.connect.log.
+        let _ = std::fs::copy(self.connect_dir.join("connect.log"), repo().join("target/debezium_e2e.connect.log"));
         let _ = std::fs::remove_dir_all(&self.connect_dir);
         if self.started_postgres {
             let _ = try_script("local-postgres", &["stop"], &self.connect_dir);
@@ -193,9 +195,15 @@ fn batch(tag: &str, from: usize, count: usize) -> Vec<(String, &'static str, &'s
         .collect()
 }
 
-fn insert_batch(db: &str, rows: &[(String, &str, &str, &str)]) {
-    let rows: Vec<(&str, &str, &str, &str)> = rows.iter().map(|(s, n, b, d)| (s.as_str(), *n, *b, *d)).collect();
-    insert(db, "products", &rows);
+/// Inserts `count` rows of the catalogue, one every 150 ms, from another thread.
+fn insert_steadily(db: &str, tag: &str, from: usize, count: usize) -> std::thread::JoinHandle<()> {
+    let (db, rows) = (db.to_owned(), batch(tag, from, count));
+    std::thread::spawn(move || {
+        for (sku, name, brand, description) in &rows {
+            insert(&db, "products", &[(sku.as_str(), name, brand, description)]);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    })
 }
 
 fn no_dead_letters(topic: &str, worker: &Worker) {
@@ -256,7 +264,7 @@ async fn debezium_rows_from_postgres_come_out_categorized_and_survive_restarts()
     let slot_a = format!("{base}_a");
     let slot_b = format!("{base}_b");
     setup.slots = vec![slot_a.clone(), slot_b.clone()];
-    let port = std::env::var("LOCAL_POSTGRES_PORT").unwrap_or_else(|_| "55432".into());
+    let port = std::env::var("LOCAL_POSTGRES_PORT").unwrap_or_else(|_| "25432".into());
     let common = |name: &str, prefix: &str, table: &str, slot: &str| {
         vec![
             ("name".to_owned(), name.to_owned()),
@@ -346,22 +354,25 @@ async fn debezium_rows_from_postgres_come_out_categorized_and_survive_restarts()
     no_dead_letters(&items.dlq, &worker_b);
     let phase1 = t0.elapsed();
 
-    // Phase 2: Connect killed (kill -9) with rows in flight, rows written
-    // while it is down, then started again on its offsets.
-    insert_batch(&db, &batch("k", 0, 5)); // ids 7..=11
+    // Phase 2: Connect killed (kill -9) while rows are being written, one
+    // every 150 ms: some in flight, some written while it is down; then
+    // started again on its offsets.
+    let writer = insert_steadily(&db, "k", 0, 15); // ids 7..=21
+    std::thread::sleep(Duration::from_millis(700));
     script("local-connect", &["crash"], &connect_dir);
-    insert_batch(&db, &batch("d", 3, 5)); // 12..=16, Connect down
+    std::thread::sleep(Duration::from_millis(500));
     let connect_restarted = start_connect();
-    insert_batch(&db, &batch("a", 6, 5)); // 17..=21
+    writer.join().expect("writer");
 
-    // Phase 3: the worker killed (kill -9) mid-stream, another one in its
-    // place in the same group.
-    insert_batch(&db, &batch("w", 1, 5)); // 22..=26
+    // Phase 3: the worker killed (kill -9) while rows stream in, another one
+    // in its place in the same group.
+    let writer = insert_steadily(&db, "w", 4, 15); // 22..=36
+    std::thread::sleep(Duration::from_millis(700));
     worker_a.signal("KILL");
     worker_a.wait_exit(Duration::from_secs(10));
-    insert_batch(&db, &batch("x", 4, 5)); // 27..=31
+    std::thread::sleep(Duration::from_millis(500));
     let worker_a = Worker::start(&products, TEXT_MODEL, &worker_env);
-    insert_batch(&db, &batch("y", 7, 5)); // 32..=36
+    writer.join().expect("writer");
 
     let live: BTreeSet<String> = sql(&db, "SELECT id FROM products").lines().map(str::to_owned).collect();
     let expected: BTreeSet<String> = live.iter().cloned().chain(["6".to_owned()]).collect();
