@@ -5,12 +5,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help doctor run test build deps kafka-start kafka-stop train lint bench chaos chaos-short
+.PHONY: help doctor run test build deps kafka-start kafka-stop train lint bench chaos chaos-short cdc-demo
 
 help:
 	@echo "make doctor - checks the prerequisites the project cannot install itself (JDK, Maven, Python, Go, ports, disk)"
 	@echo "make run    - local Kafka + worker + sample producer, prints categorized events (Ctrl-C stops)"
 	@echo "make test   - every test: Rust, Python, integration against a real broker"
+	@echo "make cdc-demo - PostgreSQL + Debezium (Kafka Connect) + worker: insert a row with psql, watch its category"
+	@echo "              appear (Ctrl-C stops everything); see docs/integrations.md"
 	@echo "make train  - retrain both models into model/; make train DATA=products.csv: a model on your own data"
 	@echo "make lint   - cargo fmt --check and clippy"
 	@echo "make bench  - throughput, latency and peak RSS on local Kafka: the worker beside a Python consumer and kcat"
@@ -38,6 +40,14 @@ run:
 	scripts/install-build-deps
 	cargo build --release --bins
 	scripts/run-demo
+
+# PostgreSQL (apt, first time) and Debezium (Maven, first time) are fetched by the scripts.
+cdc-demo:
+	@scripts/doctor run
+	scripts/setup-python
+	scripts/install-build-deps
+	cargo build --release --bins
+	scripts/cdc-demo
 
 test:
 	@scripts/doctor test

@@ -16,15 +16,21 @@ pub enum SkipReason {
     UpdateUnchanged,
     /// An update, and UPDATE_POLICY=never.
     UpdateIgnored,
+    /// A change event whose field the model reads holds Debezium's
+    /// `__debezium_unavailable_value` placeholder: an unchanged TOASTed
+    /// column of a table without REPLICA IDENTITY FULL. The real value is
+    /// not in the event, and the placeholder is not product text.
+    UnavailableValue,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 5] = [
+    pub const ALL: [SkipReason; 6] = [
         SkipReason::Tombstone,
         SkipReason::Delete,
         SkipReason::Truncate,
         SkipReason::UpdateUnchanged,
         SkipReason::UpdateIgnored,
+        SkipReason::UnavailableValue,
     ];
 
     pub fn code(&self) -> &'static str {
@@ -34,6 +40,7 @@ impl SkipReason {
             SkipReason::Truncate => "truncate",
             SkipReason::UpdateUnchanged => "update_unchanged",
             SkipReason::UpdateIgnored => "update_ignored",
+            SkipReason::UnavailableValue => "unavailable_value",
         }
     }
 }

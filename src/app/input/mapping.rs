@@ -11,6 +11,11 @@ use super::{json_type, InputConfig, InputError, InputFormat};
 use crate::app::decode::{text_of, within_limit, Limits};
 use crate::domain::{InputKind, ModelInput, Product, ProductId, RejectReason, Rejection};
 
+/// What Debezium writes, by default (`unavailable.value.placeholder`), in
+/// place of a column it could not read: an unchanged TOASTed column in an
+/// update of a table without REPLICA IDENTITY FULL.
+pub(super) const UNAVAILABLE_VALUE: &str = "__debezium_unavailable_value";
+
 /// Input fields copied into a result, by the name they are carried under.
 pub type Carried = Map<String, Value>;
 
@@ -194,6 +199,18 @@ impl Mapping {
             }
         }
         !compared
+    }
+
+    /// The first field the model reads that holds Debezium's placeholder
+    /// for a value it could not read (alone, or as an element of an array
+    /// column), if any.
+    pub(super) fn unavailable(&self, event: &Value, input: InputKind) -> Option<&str> {
+        let placeholder = |value: &Value| match value {
+            Value::String(s) => s == UNAVAILABLE_VALUE,
+            Value::Array(items) => items.iter().any(|item| item.as_str() == Some(UNAVAILABLE_VALUE)),
+            _ => false,
+        };
+        self.model_fields(input).find(|pointer| event.pointer(pointer).is_some_and(placeholder))
     }
 
     pub(super) fn product(

@@ -230,6 +230,17 @@ impl Mapped {
                 Change::Skip(reason) => return Ok(Read::Skip(reason)),
             },
         };
+        if op == RowOp::Update && self.policy == UpdatePolicy::Never {
+            return Ok(Read::Skip(SkipReason::UpdateIgnored));
+        }
+        // An unchanged TOASTed column of a table without REPLICA IDENTITY
+        // FULL: the event does not hold the text, only a placeholder, and
+        // the previous result (from when the column was written) stands.
+        // Only updates carry one from a real connector; a flattened row
+        // without `__op` cannot tell, so every op is checked.
+        if self.format != InputFormat::Plain && self.mapping.unavailable(&event, input).is_some() {
+            return Ok(Read::Skip(SkipReason::UnavailableValue));
+        }
         if op == RowOp::Update {
             match self.policy {
                 UpdatePolicy::Never => return Ok(Read::Skip(SkipReason::UpdateIgnored)),

@@ -392,3 +392,177 @@ fn hostile_values_are_rejected_never_a_panic() {
     }
     assert_eq!(rejected(&reader, "{\"name\":\"\u{ff}\"", None).reason, RejectReason::InvalidJson);
 }
+
+/// A record captured from a real Debezium 3.6.1 connector
+/// (tests/fixtures/debezium/real): its key and value as bytes.
+fn real(text: &str) -> (Option<String>, Option<String>) {
+    let record: Value = serde_json::from_str(text).expect("fixture is JSON");
+    let bytes = |v: &Value| (!v.is_null()).then(|| v.to_string());
+    (bytes(&record["key"]), bytes(&record["value"]))
+}
+
+macro_rules! real_fixture {
+    ($name:literal) => {
+        ($name, include_str!(concat!("../../../tests/fixtures/debezium/real/", $name, ".json")))
+    };
+}
+
+/// What the worker makes of each real change event: the ids come from the
+/// key struct (with or without its schema), the update of the price only is
+/// skipped where `before` says so (REPLICA IDENTITY FULL), deletes are
+/// skipped, and the TOAST placeholder is never read as text.
+#[test]
+fn real_debezium_records_are_read_as_their_change_says() {
+    // (fixture, product id or skip code)
+    let cases = [
+        (real_fixture!("envelope-schema-snapshot"), "1"),
+        (real_fixture!("envelope-schema-create"), "2"),
+        (real_fixture!("envelope-schema-update-price-only"), "update_unchanged"),
+        (real_fixture!("envelope-schema-update-name"), "1"),
+        (real_fixture!("envelope-schema-delete"), "delete"),
+        (real_fixture!("envelope-snapshot"), "1"),
+        (real_fixture!("envelope-create"), "3"),
+        (real_fixture!("envelope-update-price-only"), "update_unchanged"),
+        (real_fixture!("envelope-update-name"), "3"),
+        (real_fixture!("envelope-delete"), "delete"),
+        (real_fixture!("flattened-schema-update-unavailable"), "unavailable_value"),
+        (real_fixture!("flattened-schema-deleted"), "delete"),
+        (real_fixture!("flattened-update-unavailable"), "unavailable_value"),
+        (real_fixture!("flattened-create"), "3"),
+        (real_fixture!("flattened-update-name"), "3"),
+        (real_fixture!("flattened-deleted"), "delete"),
+    ];
+    for format in [InputFormat::Debezium, InputFormat::Auto] {
+        let reader = reader(&settings(format));
+        for ((name, text), expected) in cases {
+            let (key, value) = real(text);
+            let outcome =
+                reader.read(value.as_deref().map(str::as_bytes), key.as_deref().map(str::as_bytes), TEXT, LIMITS);
+            let got = match &outcome {
+                Ok(Read::Product(product, _)) => {
+                    assert!(!text_of_product(product).contains("__debezium"), "{name}: {product:?}");
+                    product.id.as_str().to_owned()
+                }
+                Ok(Read::Skip(reason)) => reason.code().to_owned(),
+                Err(rejection) => panic!("{name} ({format}): rejected: {rejection:?}"),
+            };
+            assert_eq!(got, expected, "{name} ({format})");
+        }
+    }
+}
+
+fn text_of_product(product: &Product) -> String {
+    match &product.input {
+        ModelInput::Text(text) => text.clone(),
+        ModelInput::Features(_) => String::new(),
+    }
+}
+
+/// An unchanged TOASTed column of a table without REPLICA IDENTITY FULL
+/// arrives as Debezium's placeholder: the event does not hold the text, so
+/// it is not categorized (the placeholder is no product text, and the
+/// column did not change: the previous result stands). Skipped and counted
+/// as `unavailable_value`, whatever UPDATE_POLICY says but `never`.
+#[test]
+fn the_toast_placeholder_in_a_field_the_model_reads_is_skipped_not_categorized() {
+    let mut update: Value = serde_json::from_str(UPDATE_FULL).unwrap();
+    update["before"] = Value::Null;
+    update["after"]["description"] = json!(mapping::UNAVAILABLE_VALUE);
+    let update = update.to_string();
+    let key = Some(r#"{"id":42}"#);
+    assert_eq!(skipped(&debezium(), Some(&update), key), SkipReason::UnavailableValue);
+    assert_eq!(SkipReason::UnavailableValue.code(), "unavailable_value");
+    let always = reader(&InputConfig { update_policy: UpdatePolicy::Always, ..settings(InputFormat::Debezium) });
+    assert_eq!(skipped(&always, Some(&update), key), SkipReason::UnavailableValue);
+    let never = reader(&InputConfig { update_policy: UpdatePolicy::Never, ..settings(InputFormat::Debezium) });
+    assert_eq!(skipped(&never, Some(&update), key), SkipReason::UpdateIgnored, "never: every update ignored");
+    // Flattened, with and without `__op` (a row without it is a create to
+    // the reader, but the placeholder still is no text).
+    for row in [
+        r#"{"id":5,"name":"Cabo HDMI","description":"__debezium_unavailable_value","__op":"u"}"#,
+        r#"{"id":5,"name":"Cabo HDMI","description":"__debezium_unavailable_value"}"#,
+    ] {
+        assert_eq!(skipped(&debezium(), Some(row), None), SkipReason::UnavailableValue, "{row}");
+    }
+    // Only the fields the model reads matter: a placeholder elsewhere is
+    // carried as it is.
+    let config = InputConfig { carry_fields: vec!["/after/sku".into()], ..settings(InputFormat::Debezium) };
+    let row = r#"{"id":5,"name":"Cabo HDMI","sku":"__debezium_unavailable_value","__op":"u"}"#;
+    let (product, carried) = product_of(&reader(&config), row, None);
+    assert_eq!(text(&product), "Cabo HDMI");
+    assert_eq!(Value::Object(carried.unwrap()), json!({"sku": "__debezium_unavailable_value"}));
+    let no_description = InputConfig { field_description: Some(String::new()), ..settings(InputFormat::Debezium) };
+    let row = r#"{"id":5,"name":"Cabo HDMI","description":"__debezium_unavailable_value","__op":"u"}"#;
+    assert!(matches!(read(&reader(&no_description), row, None), Ok(Read::Product(..))));
+    // A feature model: an array column's placeholder element.
+    let features = InputKind::Features { width: 2 };
+    let row = r#"{"id":5,"features":["__debezium_unavailable_value"],"__op":"u"}"#;
+    assert_eq!(
+        debezium().read(Some(row.as_bytes()), None, features, LIMITS).unwrap(),
+        Read::Skip(SkipReason::UnavailableValue)
+    );
+    // Plain events are not change events: the text is the producer's.
+    let plain = reader(&InputConfig { field_name: Some("/title".into()), ..settings(InputFormat::Plain) });
+    let (product, _) = product_of(&plain, r#"{"product_id":"P","title":"__debezium_unavailable_value"}"#, None);
+    assert_eq!(text(&product), "__debezium_unavailable_value");
+}
+
+/// The field mappings docs/integrations.md shows, as written there, on a
+/// change event of each table shape.
+#[test]
+fn field_mappings_of_docs_integrations_read_their_tables() {
+    let mapped = |env: &[(&str, &str)]| {
+        let mut config = settings(InputFormat::Debezium);
+        for (name, value) in env {
+            let given = Some(value.to_string());
+            match *name {
+                "FIELD_PRODUCT_ID" => config.field_product_id = given,
+                "FIELD_NAME" => config.field_name = given,
+                "FIELD_BRAND" => config.field_brand = given,
+                "FIELD_DESCRIPTION" => config.field_description = given,
+                "CARRY_FIELDS" => config.carry_fields = value.split(',').map(str::to_owned).collect(),
+                other => panic!("{other}"),
+            }
+        }
+        reader(&config)
+    };
+    let event = |after: Value| json!({"before": null, "after": after, "source": {"table": "t"}, "op": "c"}).to_string();
+
+    let produtos = mapped(&[
+        ("FIELD_PRODUCT_ID", "key:/codigo,/after/codigo"),
+        ("FIELD_NAME", "/after/nome"),
+        ("FIELD_BRAND", "/after/marca"),
+        ("FIELD_DESCRIPTION", "/after/descricao"),
+        ("CARRY_FIELDS", "/after/sku"),
+    ]);
+    let row = json!({"codigo": 981, "nome": "Pastilha de freio", "marca": "Cobreq", "descricao": "Jogo", "sku": "C-1"});
+    let (product, carried) = product_of(&produtos, &event(row), Some(r#"{"codigo":981}"#));
+    assert_eq!((product.id.as_str(), text(&product)), ("981", "Pastilha de freio Cobreq Jogo"));
+    assert_eq!(Value::Object(carried.unwrap()), json!({"sku": "C-1"}));
+
+    let items = mapped(&[
+        ("FIELD_PRODUCT_ID", "key:/sku,/after/sku"),
+        ("FIELD_NAME", "/after/title"),
+        ("FIELD_BRAND", "/after/brand"),
+        ("FIELD_DESCRIPTION", "/after/long_description"),
+        ("CARRY_FIELDS", "price=/after/list_price"),
+    ]);
+    let row = json!({"sku": "DEL-I15", "title": "Notebook", "brand": "Dell", "long_description": "i5", "list_price": "3999.00"});
+    let key = r#"{"schema":{"type":"struct"},"payload":{"sku":"DEL-I15"}}"#;
+    let (product, carried) = product_of(&items, &event(row), Some(key));
+    assert_eq!((product.id.as_str(), text(&product)), ("DEL-I15", "Notebook Dell i5"));
+    assert_eq!(Value::Object(carried.unwrap()), json!({"price": "3999.00"}));
+
+    let composite = mapped(&[
+        ("FIELD_PRODUCT_ID", "key:/codigo,/after/codigo"),
+        ("FIELD_NAME", "/after/descricao_curta"),
+        ("FIELD_BRAND", "/after/fabricante"),
+        ("FIELD_DESCRIPTION", ""),
+        ("CARRY_FIELDS", "empresa=/after/empresa_id"),
+    ]);
+    let row =
+        json!({"empresa_id": 3, "codigo": "A-100", "descricao_curta": "Cimento CP II", "fabricante": "Votorantim"});
+    let (product, carried) = product_of(&composite, &event(row), Some(r#"{"empresa_id":3,"codigo":"A-100"}"#));
+    assert_eq!((product.id.as_str(), text(&product)), ("A-100", "Cimento CP II Votorantim"));
+    assert_eq!(Value::Object(carried.unwrap()), json!({"empresa": 3}));
+}
