@@ -253,6 +253,8 @@ def run(args) -> Path:
         "model_name": name,
         "model_version": version,
         "review_threshold": f"{threshold:.2f}",
+        # the worker's drift baseline (CategorizerFlaggedRateHigh): the share flagged on held-out rows
+        "heldout_flagged_ratio": f"{1 - val['cov']['coverage_above']:.4f}",
         "training_variant": args.variant,
         "training_seed": str(args.seed),
         "training_data": f"{args.data.name} blake2b-128:{data.digest}",

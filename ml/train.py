@@ -852,6 +852,8 @@ def train_text(seed: int, out_dir: Path, variants: list[str]) -> dict:
     props = metadata(TEXT_MODEL_NAME, threshold, {
         "training_variant": chosen,
         "training_seed": str(seed),
+        # the worker's drift baseline: the share flagged on the threshold split, by a fit that never saw its brands
+        "heldout_flagged_ratio": f"{1 - val_cov[-1]['coverage_above']:.4f}",
         "input_text": "trimmed non-empty name, brand, description joined by one space",
     }, version=TEXT_MODEL_VERSION)
     model = export_text_model(pipe, props)
@@ -1091,8 +1093,10 @@ written) 0.9798, 9.85%, 0.9972. v1 (2026.11.25, catalog only, threshold
 - Output `{OUTPUT}`: tensor(float) `[N, {len(LABELS)}]`, rows sum to 1, columns in the order of
   the `labels` metadata: {", ".join(f"`{c}`" for c in LABELS)}.
 - `metadata_props`: `labels`, `label_names`, `model_name={TEXT_MODEL_NAME}`,
-  `model_version={TEXT_MODEL_VERSION}`, `review_threshold={threshold:.2f}`, plus `training_variant`,
-  `training_seed`, `input_text` (informative). Unchanged from v1 but for the values.
+  `model_version={TEXT_MODEL_VERSION}`, `review_threshold={threshold:.2f}`,
+  `heldout_flagged_ratio={1 - val_cov[-1]['coverage_above']:.4f}` (the share flagged on the threshold split by the fit that never
+  saw its brands: the worker's drift baseline, `categorizer_model_heldout_flagged_ratio`), plus `training_variant`,
+  `training_seed`, `input_text` (informative).
 - Opset: ai.onnx {TARGET_OPSET['']}, ai.onnx.ml {TARGET_OPSET['ai.onnx.ml']}, com.microsoft `Tokenizer`
   (all in the standard ONNX Runtime CPU build). The string nodes use locale `C.UTF-8`, so no
   other locale must be installed.
@@ -1317,7 +1321,9 @@ def train_features(seed: int, out_dir: Path) -> dict:
     val_proba = model.predict_proba(X["val"])
     val = evaluate(y["val"], val_proba)
     threshold = choose_threshold(y["val"], val_proba)
-    props = metadata(FEATURES_MODEL_NAME, threshold, {"training_seed": str(seed)})
+    val_flagged = 1 - coverage_table(y["val"], val_proba, threshold)["coverage_above"]
+    props = metadata(FEATURES_MODEL_NAME, threshold,
+                     {"training_seed": str(seed), "heldout_flagged_ratio": f"{val_flagged:.4f}"})
     onx = export_feature_model(model, props)
     path = out_dir / FEATURES_MODEL_PATH.name
     onnx.save(onx, path)
@@ -1344,7 +1350,8 @@ File: `model/product_category_features.onnx` ({size / 1e3:.1f} kB). Select it wi
 - Output `{OUTPUT}`: tensor(float) `[N, {len(LABELS)}]`, rows sum to 1, columns in `labels` order:
   {", ".join(f"`{c}`" for c in LABELS)}. The exporter's `label` output was removed.
 - `metadata_props`: `labels`, `label_names`, `model_name={FEATURES_MODEL_NAME}`,
-  `model_version={MODEL_VERSION}`, `review_threshold={threshold:.2f}`, `training_seed`.
+  `model_version={MODEL_VERSION}`, `review_threshold={threshold:.2f}`, `heldout_flagged_ratio` (the share
+  flagged on validation: the worker's drift baseline), `training_seed`.
 
 ## Data and training
 

@@ -102,6 +102,11 @@ async fn a_worker_runs_a_model_trained_on_your_own_csv() {
     }
     let metrics = worker.metrics();
     assert_eq!(metric_value(&metrics, "categorizer_model_info", &[&format!("version=\"{OWN_MODEL_VERSION}\"")]), 1.0);
+    // The drift alert's baseline comes from the model `make train DATA=` wrote.
+    let series = format!("categorizer_model_heldout_flagged_ratio{{version=\"{OWN_MODEL_VERSION}\"}}");
+    assert!(metrics.contains(&series), "{series} is exported");
+    let baseline = metric_value(&metrics, "categorizer_model_heldout_flagged_ratio", &[]);
+    assert!((0.0..=1.0).contains(&baseline), "{baseline}");
     for code in OWN_CATEGORIES {
         for flag in ["false", "true"] {
             let series =

@@ -49,6 +49,8 @@ def test_metadata(kind):
     assert props["model_version"] == VERSIONS[kind]
     t = float(props["review_threshold"])
     assert 0.0 < t < 1.0 and props["review_threshold"] == f"{t:.2f}"
+    # the worker's drift baseline (categorizer_model_heldout_flagged_ratio)
+    assert 0.0 <= float(props["heldout_flagged_ratio"]) <= 0.2
 
 
 def test_string_normalisation_lives_in_the_graph(text_session):
