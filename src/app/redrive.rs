@@ -262,7 +262,13 @@ pub enum Event<'a> {
     /// transaction markers) from the group's position to the end at start.
     Started { mode: Mode, expected: u64 },
     /// One dead letter decided; `key` is the record key.
-    Record { dlq_partition: i32, dlq_offset: i64, facts: &'a DeadLetterFacts, decision: Decision, key: Option<&'a [u8]> },
+    Record {
+        dlq_partition: i32,
+        dlq_offset: i64,
+        facts: &'a DeadLetterFacts,
+        decision: Decision,
+        key: Option<&'a [u8]>,
+    },
     /// Progress: `summary.total.read` of about `expected` records read.
     Progress { summary: &'a Summary, expected: u64 },
 }
@@ -353,10 +359,7 @@ mod tests {
     fn truncated_and_foreign_records_are_not_redriven() {
         let mut headers = dead_letter("invalid_json", "0", "7", "2026-11-25T12:00:00Z");
         headers.push(h("dlq.truncated", "true"));
-        assert_eq!(
-            plan(Filter::default()).decide(&facts(&headers)),
-            Decision::NotRedrivable(NotRedrivable::Truncated)
-        );
+        assert_eq!(plan(Filter::default()).decide(&facts(&headers)), Decision::NotRedrivable(NotRedrivable::Truncated));
         let foreign = vec![h("origin", "erp")];
         assert_eq!(
             plan(Filter::default()).decide(&facts(&foreign)),
@@ -377,8 +380,7 @@ mod tests {
 
     #[test]
     fn partition_and_offset_filters_read_the_source_coordinates_inclusively() {
-        let filter =
-            Filter { partitions: vec![1, 2], from_offset: Some(10), to_offset: Some(20), ..Filter::default() };
+        let filter = Filter { partitions: vec![1, 2], from_offset: Some(10), to_offset: Some(20), ..Filter::default() };
         let at = "2026-11-25T12:00:00Z";
         let matches = |p: &str, o: &str| filter.matches(&facts(&dead_letter("missing_text", p, o, at)));
         assert!(matches("1", "10"));

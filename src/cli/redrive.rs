@@ -176,9 +176,10 @@ impl Printer {
             Event::Started { mode, .. } => self.mode = Some(mode),
             Event::Record { dlq_partition, dlq_offset, facts, decision, key } => {
                 let line = match decision {
-                    Decision::Send { count } if self.dry_run => {
-                        Some(format!("would send  {}  redrive {count}", describe(dlq_partition, dlq_offset, facts, key)))
-                    }
+                    Decision::Send { count } if self.dry_run => Some(format!(
+                        "would send  {}  as redrive {count}",
+                        describe(dlq_partition, dlq_offset, facts, key)
+                    )),
                     Decision::GaveUp => Some(format!(
                         "gave up  {}  after {} redrives",
                         describe(dlq_partition, dlq_offset, facts, key),
@@ -259,11 +260,7 @@ fn describe(dlq_partition: i32, dlq_offset: i64, facts: &DeadLetterFacts, key: O
 fn print_summary(options: &RedriveOptions, mode: Option<Mode>, summary: &Summary) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     let mode = mode.map_or("not started", Mode::describe);
-    writeln!(
-        out,
-        "redrive of {} to {}, group {} ({mode})",
-        options.dlq_topic, options.target_topic, options.group
-    )?;
+    writeln!(out, "redrive of {} to {}, group {} ({mode})", options.dlq_topic, options.target_topic, options.group)?;
     let sent = if options.dry_run { "would send" } else { "sent" };
     let total = &summary.total;
     for (label, value) in [

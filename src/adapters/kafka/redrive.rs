@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use super::config::{describe, KafkaConfig};
@@ -100,8 +100,9 @@ pub async fn redrive(
     // last committed transaction), for partitions whose last offsets are
     // transaction markers that never arrive as records.
     consumer_config.set("enable.partition.eof", "true");
-    let consumer: StreamConsumer =
-        consumer_config.create().map_err(|e| kafka_error("cannot create the Kafka consumer", &e))?;
+    let consumer: StreamConsumer<QuietEof> = consumer_config
+        .create_with_context(QuietEof)
+        .map_err(|e| kafka_error("cannot create the Kafka consumer", &e))?;
 
     let dlq_partitions = blocking(|| partitions(&consumer, &options.dlq_topic, "the dead-letter topic to redrive"))?;
     let target_partitions = blocking(|| partitions(&consumer, &options.target_topic, "the input topic to redrive to"))?;
@@ -204,6 +205,21 @@ pub async fn redrive(
     Ok(mode)
 }
 
+/// The consumer's context: librdkafka also reports the end of a partition
+/// as a client error, which rdkafka logs at error level; here it is the
+/// expected end of a redrive.
+struct QuietEof;
+
+impl ClientContext for QuietEof {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)) {
+            tracing::error!(error = %describe(&error), reason, "librdkafka");
+        }
+    }
+}
+
+impl ConsumerContext for QuietEof {}
+
 /// Runs a call that blocks on the brokers without stalling the runtime's
 /// other tasks (the signal handler).
 fn blocking<T>(call: impl FnOnce() -> T) -> T {
@@ -211,7 +227,7 @@ fn blocking<T>(call: impl FnOnce() -> T) -> T {
 }
 
 /// The partition ids of `topic`.
-fn partitions(consumer: &StreamConsumer, topic: &str, what: &'static str) -> Result<Vec<i32>, RedriveError> {
+fn partitions(consumer: &StreamConsumer<QuietEof>, topic: &str, what: &'static str) -> Result<Vec<i32>, RedriveError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), BROKER_TIMEOUT)
         .map_err(|e| kafka_error(format!("cannot read the metadata of topic {topic}"), &e))?;
@@ -232,7 +248,7 @@ fn partitions(consumer: &StreamConsumer, topic: &str, what: &'static str) -> Res
 /// `--from-beginning`, for a group without one, or when the committed one is
 /// outside the log (deleted by retention, or the topic was recreated).
 fn start_offsets(
-    consumer: &StreamConsumer,
+    consumer: &StreamConsumer<QuietEof>,
     options: &RedriveOptions,
     partitions: &[i32],
 ) -> Result<BTreeMap<i32, (i64, i64)>, RedriveError> {
@@ -307,7 +323,12 @@ fn transactions_refused(error: &KafkaError) -> bool {
     use RDKafkaErrorCode::*;
     matches!(
         error.rdkafka_error_code(),
-        Some(TransactionalIdAuthorizationFailed | ClusterAuthorizationFailed | UnsupportedVersion | UnsupportedForMessageFormat)
+        Some(
+            TransactionalIdAuthorizationFailed
+                | ClusterAuthorizationFailed
+                | UnsupportedVersion
+                | UnsupportedForMessageFormat
+        )
     )
 }
 
@@ -401,7 +422,7 @@ impl Batch {
     /// run commits nothing.
     async fn commit(
         &mut self,
-        consumer: &StreamConsumer,
+        consumer: &StreamConsumer<QuietEof>,
         producer: Option<&FutureProducer>,
         mode: Mode,
         config: &KafkaConfig,
@@ -431,7 +452,10 @@ impl Batch {
                     match delivery.await {
                         Ok(Ok(_)) => {}
                         Ok(Err((error, _))) => {
-                            return Err(kafka_error(format!("cannot send a record to {}", options.target_topic), &error))
+                            return Err(kafka_error(
+                                format!("cannot send a record to {}", options.target_topic),
+                                &error,
+                            ))
                         }
                         Err(_) => {
                             return Err(RedriveError::Kafka {
@@ -460,7 +484,7 @@ impl Batch {
 }
 
 fn commit_transaction(
-    consumer: &StreamConsumer,
+    consumer: &StreamConsumer<QuietEof>,
     producer: &FutureProducer,
     positions: &TopicPartitionList,
     open: bool,
