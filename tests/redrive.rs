@@ -169,6 +169,7 @@ async fn a_fixed_cause_is_redriven_and_categorized_and_a_hopeless_record_stops_a
         assert_eq!(letters.len(), redrives as usize + 1, "dead letter {redrives}:\n{}", worker.log_text());
         let latest = letters.last().expect("a dead letter");
         assert_eq!(header(latest, "redrive.count"), Some(redrives.to_string().as_str()), "the count is carried");
+        assert_schema("dead-letter-headers", &headers_object(latest));
         let run = redrive(&topics, &["--max-redrives", &MAX_REDRIVES.to_string()]);
         assert_eq!(run.count("read"), 1);
         if redrives < MAX_REDRIVES {

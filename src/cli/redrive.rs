@@ -208,7 +208,7 @@ impl Printer {
             return;
         }
         self.last_progress = Some(Instant::now());
-        let percent = if expected == 0 { 100 } else { (total.read * 100 / expected).min(100) };
+        let percent = (total.read * 100).checked_div(expected).map_or(100, |p| p.min(100));
         let width = 24;
         let filled = (percent as usize * width) / 100;
         let verb = if self.dry_run { "would send" } else { "sent" };
