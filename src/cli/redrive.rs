@@ -153,7 +153,11 @@ pub async fn run(args: RedriveArgs, shutdown: CancellationToken) -> anyhow::Resu
         Ok(mode) => Some(*mode),
         Err(_) => printer.mode,
     };
-    print_summary(&options, mode, &summary).context("cannot write the summary to stdout")?;
+    // A failure before the first read (a missing topic, bad credentials)
+    // has nothing to summarize.
+    if let Some(mode) = mode {
+        print_summary(&options, mode, &summary).context("cannot write the summary to stdout")?;
+    }
     result.map(|_| ()).with_context(|| format!("redrive of {} failed", options.dlq_topic))
 }
 
@@ -257,9 +261,9 @@ fn describe(dlq_partition: i32, dlq_offset: i64, facts: &DeadLetterFacts, key: O
     )
 }
 
-fn print_summary(options: &RedriveOptions, mode: Option<Mode>, summary: &Summary) -> std::io::Result<()> {
+fn print_summary(options: &RedriveOptions, mode: Mode, summary: &Summary) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    let mode = mode.map_or("not started", Mode::describe);
+    let mode = mode.describe();
     writeln!(out, "redrive of {} to {}, group {} ({mode})", options.dlq_topic, options.target_topic, options.group)?;
     let sent = if options.dry_run { "would send" } else { "sent" };
     let total = &summary.total;
