@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::adapters::kafka::KafkaConfig;
 use crate::adapters::onnx::ModelConfig;
 use crate::app::{InputConfig, PipelineConfig};
+use crate::cli::redrive::RedriveArgs;
 use crate::telemetry::logging::LogFormat;
 
 #[derive(Debug, Parser)]
@@ -30,6 +31,11 @@ pub enum Command {
     /// Categorize product names given as arguments, or one per line on stdin, without Kafka.
     /// A line that starts with `{` is read as a whole product-created event.
     Predict(PredictArgs),
+    /// Send dead letters back to the input topic once their cause is fixed: the original key, value
+    /// and headers without the dlq.* ones, plus a redrive.count header that stops a record failing
+    /// again after --max-redrives. Reads from the redrive group's position up to where the
+    /// dead-letter topic ended at start, and commits that position (see docs/operations.md).
+    Redrive(Box<RedriveArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 use product_categorizer::application;
-use product_categorizer::cli::predict;
+use product_categorizer::cli::{predict, redrive};
 use product_categorizer::config::{Cli, Command};
 use product_categorizer::panics;
 use product_categorizer::telemetry::logging;
@@ -23,6 +23,18 @@ fn main() -> ExitCode {
         Some(Command::Predict(args)) => {
             let _telemetry = logging::init(cli.worker.log_format, "warn");
             application::categorizer(&args.model).and_then(|(_, c)| predict::run(&c, args.names, args.json))
+        }
+        Some(Command::Redrive(args)) => {
+            let _telemetry = logging::init(cli.worker.log_format, "warn");
+            tokio::runtime::Runtime::new().context("cannot start the async runtime").and_then(|runtime| {
+                let result = runtime.block_on(async {
+                    let shutdown = CancellationToken::new();
+                    tokio::spawn(cancel_on_signal(shutdown.clone()));
+                    redrive::run(*args, shutdown).await
+                });
+                runtime.shutdown_background();
+                result
+            })
         }
         None => {
             // ONNX Runtime narrates every graph optimisation at info.

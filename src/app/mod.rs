@@ -6,6 +6,7 @@ mod event;
 mod input;
 mod pipeline;
 mod record;
+pub mod redrive;
 mod service;
 mod shadow;
 

@@ -1,3 +1,4 @@
 //! Commands besides the worker.
 
 pub mod predict;
+pub mod redrive;

@@ -222,6 +222,16 @@ pub const EXACTLY_ONCE_PRODUCER_DEFAULTS: &[Property] = &[Property {
              (librdkafka's message.timeout.ms follows it)",
 }];
 
+/// The redrive command's producer default without transactions, in place of
+/// `message.timeout.ms=0`: a command must end.
+const REDRIVE_PRODUCER_DEFAULTS: &[Property] = &[Property {
+    client: Client::Producer,
+    name: "message.timeout.ms",
+    value: "60000",
+    reason: "a redrive without transactions waits for every send's acknowledgement before it \
+             commits: a send the broker never takes fails the command after a minute",
+}];
+
 /// Limits the idempotent producer puts on properties the worker leaves to the
 /// user: (name, least, most). librdkafka refuses to create a producer that
 /// breaks them; `validate` says so at start-up instead.
@@ -573,6 +583,36 @@ impl KafkaConfig {
         let plain =
             KafkaConfig { delivery_guarantee: DeliveryGuarantee::AtLeastOnce, transactional_id: None, ..self.clone() };
         plain.producer(context, None)
+    }
+
+    /// The settings `product-categorizer redrive` builds its clients from:
+    /// its own group, no static membership (it assigns partitions itself),
+    /// and the exactly-once locks, so its consumer never auto-commits (it
+    /// commits inside its transactions, or by hand after its sends are
+    /// acknowledged). The worker's DELIVERY_GUARANTEE and TRANSACTIONAL_ID do
+    /// not apply to it.
+    pub fn for_redrive(&self, group: &str, transactional_id: &str) -> KafkaConfig {
+        KafkaConfig {
+            group_id: group.to_owned(),
+            instance_id: None,
+            delivery_guarantee: DeliveryGuarantee::ExactlyOnce,
+            transactional_id: Some(transactional_id.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// The redrive's producer without transactions (refused by the cluster,
+    /// or `--no-transactions`): idempotent, with a bounded
+    /// `message.timeout.ms` (60 s, unless the passthrough sets one) in place
+    /// of the worker's unbounded one, so a send the broker never takes fails
+    /// the command instead of hanging it.
+    pub fn redrive_plain_producer_config(&self) -> ClientConfig {
+        let plain =
+            KafkaConfig { delivery_guarantee: DeliveryGuarantee::AtLeastOnce, transactional_id: None, ..self.clone() };
+        let defaults = PRODUCER_DEFAULTS.iter().filter(|p| p.name != "message.timeout.ms");
+        // The passthrough comes after the defaults: its message.timeout.ms
+        // (under any alias) wins.
+        plain.properties_with(defaults.chain(REDRIVE_PRODUCER_DEFAULTS), Some(Client::Producer)).into_client_config()
     }
 
     pub fn exactly_once(&self) -> bool {

@@ -6,6 +6,7 @@ mod context;
 mod dead_letter;
 mod environment;
 mod headers;
+mod redrive;
 mod shadow;
 mod sink;
 mod source;
@@ -17,6 +18,7 @@ pub use config::{
     LOCKED_PROPERTIES, PRODUCER_DEFAULTS,
 };
 pub use context::{SecurityAlarm, WorkerContext};
+pub use redrive::{redrive, RedriveError, RedriveOptions};
 pub use shadow::KafkaShadowPublisher;
 pub use sink::{KafkaSink, Transactions};
 pub use source::{KafkaMeta, KafkaSource};
