@@ -21,6 +21,7 @@ use product_categorizer::adapters::kafka::{
     PRODUCER_DEFAULTS,
 };
 use product_categorizer::config::Cli;
+use product_categorizer::domain::RejectReason;
 use product_categorizer::telemetry::metrics::Metrics;
 
 fn read(path: impl AsRef<Path>) -> String {
@@ -278,6 +279,21 @@ fn the_event_examples_in_the_docs_are_valid_against_the_schemas() {
     for schema in ["product-created", "product-categorized", "dead-letter-headers"] {
         assert!(examples.get(schema).is_some_and(|n| *n >= 2), "README and docs/event-formats.md each show a {schema}");
     }
+}
+
+/// A consumer validating dead letters accepts every reason the worker gives.
+#[test]
+fn the_dead_letter_schema_names_every_reason_the_worker_gives() {
+    let path = repo().join("docs/schemas/dead-letter-headers.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&read(&path)).expect("schema");
+    let listed: BTreeSet<&str> = schema["properties"]["dlq.reason"]["enum"]
+        .as_array()
+        .expect("dlq.reason has an enum")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let given: BTreeSet<&str> = RejectReason::ALL.iter().map(RejectReason::code).collect();
+    assert_eq!(listed, given);
 }
 
 /// The schemas are strict enough to catch a wrong event.
