@@ -195,6 +195,14 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> anyhow::R
         );
         let sink = sink.with_transactions(transactions);
         sink.init_transactions(&shutdown).await?;
+        if !pipeline.overlaps_transactions() {
+            tracing::warn!(
+                max_in_flight = pipeline.max_in_flight,
+                txn_max_records = pipeline.txn_max_records,
+                "MAX_IN_FLIGHT is below twice TXN_MAX_RECORDS: the worker stops taking records at each commit \
+                 (about half the throughput); raise MAX_IN_FLIGHT or lower TXN_MAX_RECORDS"
+            );
+        }
         let strategy = ExactlyOnce::new(&pipeline);
         Pipeline::new(source, sink, strategy, categorizer, metrics, health, pipeline)
             .context("cannot start the model's thread")?
