@@ -816,10 +816,21 @@ async fn latency(forwarder: Forwarder, rate: f64, seconds: u64, dir: &Path) -> O
         let deadline = Instant::now() + Duration::from_secs(seconds + 90);
         std::thread::spawn(move || read_live(&output, &expected, deadline))
     };
+    // The worker's histogram at the end of the warm-up, taken off its final
+    // one so that both measurements count the same span.
+    let warmed_up = http.map(|http| {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(1));
+            http_get(http, "/metrics").map(|(_, text)| latency_buckets(&text)).unwrap_or_default()
+        })
+    });
     let Produced { sent, appended: inputs_appended } = produce_steadily(&input, rate, seconds);
     expected.store(sent.len(), Ordering::SeqCst);
     let seen = reader.join().expect("reader");
-    let own = http.and_then(|http| http_get(http, "/metrics")).map(|(_, text)| own_quantiles(&text));
+    let own = http.and_then(|http| http_get(http, "/metrics")).map(|(_, text)| {
+        let before = warmed_up.and_then(|t| t.join().ok()).unwrap_or_default();
+        own_quantiles(&latency_buckets(&text), &before)
+    });
     let rss = peak_rss(child.id()).unwrap_or(0);
     let _ = child.kill();
     let _ = child.wait();
@@ -864,7 +875,8 @@ async fn latency(forwarder: Forwarder, rate: f64, seconds: u64, dir: &Path) -> O
     }
     if let Some((p50, p99)) = own {
         println!(
-            "  the worker's own histogram (input timestamp -> output acknowledged): p50 {p50:.1} ms   p99 {p99:.1} ms"
+            "  the worker's own histogram after the warm-up (input timestamp -> output acknowledged, interpolated \
+             in its buckets): p50 {p50:.1} ms   p99 {p99:.1} ms"
         );
     }
     Some(Latency { rate, forwarder: forwarder.label(), appended: latencies, own })
@@ -881,10 +893,9 @@ fn percentiles(sorted: &[i64]) -> String {
     )
 }
 
-/// p50 and p99 of the worker's end-to-end histogram, in ms, interpolated
-/// within buckets as Prometheus's histogram_quantile does.
-fn own_quantiles(metrics: &str) -> (f64, f64) {
-    let buckets: Vec<(f64, f64)> = metrics
+/// The cumulative buckets of the worker's end-to-end histogram: (le, count).
+fn latency_buckets(metrics: &str) -> Vec<(f64, f64)> {
+    metrics
         .lines()
         .filter_map(|line| line.strip_prefix("categorizer_end_to_end_latency_seconds_bucket{le=\""))
         .filter_map(|rest| {
@@ -892,7 +903,14 @@ fn own_quantiles(metrics: &str) -> (f64, f64) {
             let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
             Some((le, count.trim().parse().ok()?))
         })
-        .collect();
+        .collect()
+}
+
+/// p50 and p99, in ms, of what the histogram counted between `before` and
+/// `after`, interpolated within buckets as Prometheus's histogram_quantile does.
+fn own_quantiles(after: &[(f64, f64)], before: &[(f64, f64)]) -> (f64, f64) {
+    let buckets: Vec<(f64, f64)> =
+        after.iter().map(|&(le, count)| (le, count - before.iter().find(|b| b.0 == le).map_or(0.0, |b| b.1))).collect();
     let quantile = |q: f64| {
         let total = buckets.last().map_or(0.0, |b| b.1);
         let rank = q * total;
