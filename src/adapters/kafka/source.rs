@@ -175,6 +175,9 @@ impl RecordSource for KafkaSource {
     /// failure, of the call or of one partition, is fatal: the restart reads
     /// them from the committed position.
     fn rewind(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError> {
+        if positions.is_empty() {
+            return Ok(()); // librdkafka refuses an empty list (_INVALID_ARG)
+        }
         let list = self.list(positions.iter().map(|(p, o)| (*p, Offset::Offset(*o))))?;
         let sought = self
             .consumer

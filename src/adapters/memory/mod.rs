@@ -306,6 +306,10 @@ impl RecordSource for MemorySource {
     }
 
     fn rewind(&mut self, positions: &[(i32, i64)]) -> Result<(), SourceError> {
+        // librdkafka refuses to seek an empty list (_INVALID_ARG).
+        if positions.is_empty() {
+            return Err(SourceError::Fatal("cannot seek back to []: Seek error: _INVALID_ARG".into()));
+        }
         let mut state = self.broker.state();
         for &(partition, offset) in positions {
             if !state.fetch.contains_key(&partition) {

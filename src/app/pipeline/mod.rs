@@ -415,6 +415,11 @@ where
         self.model.retain(current);
         self.publisher.retain(current);
         self.intake.retain(|record| !positions.iter().any(|(p, _)| *p == record.partition));
+        if positions.is_empty() {
+            // Every partition concerned is being let go: its next owner reads
+            // from the committed position.
+            return;
+        }
         tracing::info!(?positions, "rewound to the last committed positions");
         if let Err(error) = self.intake.source.rewind(&positions) {
             self.source_failed("cannot rewind the partitions", error);

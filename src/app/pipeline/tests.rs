@@ -613,6 +613,24 @@ async fn a_lost_partition_aborts_the_open_transaction_and_the_others_are_rewound
     assert_eq!(visible(&broker, 1), vec![0, 1]);
 }
 
+/// Found by the chaos run: with every partition lost there is nothing to
+/// read again, and seeking an empty list was fatal.
+#[tokio::test]
+async fn losing_every_partition_with_a_transaction_open_aborts_it_and_goes_on() {
+    let broker = transactional(vec![0]);
+    broker.auto_ack(true);
+    produce(&broker, 0, 2);
+    let h = start(config(), &broker);
+    eventually("2 outputs sent", || broker.sent().len() == 2).await;
+    broker.rebalance(Rebalance::Revoked { partitions: vec![0], lost: true });
+    eventually("aborted", || broker.aborted() == 1).await;
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    eventually("read again after the new assignment", || broker.sent().len() == 4).await;
+    assert!(h.health.is_ready(), "nothing was wrong: the worker goes on");
+    h.stop().await.expect("clean stop");
+    assert_eq!(visible(&broker, 0), vec![0, 1]);
+}
+
 #[tokio::test]
 async fn a_fenced_producer_ends_the_run_not_ready_with_nothing_committed() {
     let broker = transactional(vec![0]);
