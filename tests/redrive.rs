@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -43,14 +43,7 @@ impl Run {
 }
 
 fn redrive(topics: &Topics, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_product-categorizer"))
-        .current_dir(repo())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("KAFKA_BOOTSTRAP_SERVERS", brokers())
-        .env("KAFKA_GROUP_ID", &topics.group)
-        .env("INPUT_TOPIC", &topics.input)
-        .env("DLQ_TOPIC", &topics.dlq)
+    let output = command_on(Path::new(env!("CARGO_BIN_EXE_product-categorizer")), topics)
         .arg("redrive")
         .args(["--idle-timeout-secs", "20"])
         .args(args)

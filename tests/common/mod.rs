@@ -148,6 +148,22 @@ pub fn worker_command(topics: &Topics, model: &str, extra_env: &[(&str, &str)]) 
     worker_command_of(Path::new(env!("CARGO_BIN_EXE_product-categorizer")), topics, model, extra_env)
 }
 
+/// `binary` (the worker, or one of its commands) with nothing of this
+/// environment but PATH, on the test broker and `topics`' group, input and
+/// dead-letter topic.
+pub fn command_on(binary: &Path, topics: &Topics) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .current_dir(repo())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KAFKA_BOOTSTRAP_SERVERS", brokers())
+        .env("KAFKA_GROUP_ID", &topics.group)
+        .env("INPUT_TOPIC", &topics.input)
+        .env("DLQ_TOPIC", &topics.dlq);
+    command
+}
+
 /// The same for another build of the worker (the benchmark's baseline).
 pub fn worker_command_of(
     binary: &Path,
@@ -157,16 +173,9 @@ pub fn worker_command_of(
 ) -> (Command, SocketAddr, PathBuf) {
     let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let log = std::env::temp_dir().join(format!("{}.log", unique("worker")));
-    let mut command = Command::new(binary);
+    let mut command = command_on(binary, topics);
     command
-        .current_dir(repo())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("KAFKA_BOOTSTRAP_SERVERS", brokers())
-        .env("KAFKA_GROUP_ID", &topics.group)
-        .env("INPUT_TOPIC", &topics.input)
         .env("OUTPUT_TOPIC", &topics.output)
-        .env("DLQ_TOPIC", &topics.dlq)
         // Most tests let the worker create the topics it does not find
         // (the binary's default is CREATE_TOPICS=false); some set it back.
         .env("CREATE_TOPICS", "true")
