@@ -48,6 +48,8 @@ UNIT_TESTED_ONLY = {
     "CategorizerWorkersAbsent": "needs the job to have no target at all",
     "CategorizerKafkaErrors": "needs over 30 client errors in 5 minutes; librdkafka suppresses repeats of one connection error",
     "CategorizerModelReloadRefused": "needs a model file replaced by a broken one; tests/model_lifecycle.rs checks the gauge on a real worker",
+    "CategorizerFlaggedRateHigh": "fires after 30 min of a flagged share above twice the model's baseline; its series "
+                                  "(the needs_review label, the baseline gauge) are on the dashboard checked above",
 }
 
 processes = []
