@@ -165,6 +165,8 @@ pub struct Stages<S: RecordSource, K: OutputSink<Meta = S::Meta>> {
     health: Arc<Health>,
     config: PipelineConfig,
     partitions: Partitions,
+    /// Since when the in-flight budget has had no room.
+    full_since: Option<Instant>,
     fatal: Option<Fault>,
 }
 
@@ -192,6 +194,7 @@ where
             health,
             config,
             partitions: Partitions::default(),
+            full_since: None,
             fatal: None,
         };
         Ok(Pipeline { stages, commit })
@@ -222,6 +225,7 @@ where
             let model_deadline = stages.model.deadline();
             let publish_at = stages.publisher.retry_at();
             let polls_source = stages.polls_source(self.commit.holds_outputs_since());
+            let poll_at = stages.full_since.map(|since| since + commit::SHORT_HOLD).filter(|at| Instant::now() < *at);
             // Records the source has ready go before a partial batch, so that
             // the model gets what arrived together in one call.
             tokio::select! {
@@ -244,6 +248,7 @@ where
                 () = sleep_until(strategy_wakes), if strategy_wakes.is_some() => {}
                 () = sleep_until(model_deadline), if model_deadline.is_some() => stages.model_stalls(),
                 () = sleep_until(publish_at), if publish_at.is_some() => {}
+                () = sleep_until(poll_at), if poll_at.is_some() => {}
                 event = stages.intake.source.next(), if polls_source => self.on_event(event).await,
                 () = sleep_until(flush_at), if flush_at.is_some() => stages.submit(),
             }
@@ -251,6 +256,7 @@ where
             self.commit.checkpoint(&mut self.stages).await;
             self.stages.feed_model();
             commit::publish(&mut self.commit, &mut self.stages);
+            self.stages.note_room();
             self.stages.apply_back_pressure();
         }
     }
@@ -300,15 +306,24 @@ where
 {
     /// Whether to pull records from the source: while less than a batch
     /// waits, since the source's own prefetch queue is the buffer (pausing
-    /// throws that queue away); and always when no record can be taken, so
-    /// that rebalances are served while back-pressure pauses the partitions,
-    /// except during the first moments of outputs held for a commit
-    /// (`held_since`): records pulled then would only fill the waiting queue
-    /// and pause the partitions, for a wait that usually ends in
-    /// milliseconds.
+    /// throws that queue away); and when no record can be taken, so that
+    /// rebalances are served while back-pressure pauses the partitions,
+    /// except during the first moments of a full in-flight budget or of
+    /// outputs held for a commit (`held_since`): records pulled then would
+    /// only fill the waiting queue and pause the partitions, for a wait that
+    /// usually ends in milliseconds, while librdkafka, resumed, fetches again
+    /// only about a second later.
     fn polls_source(&self, held_since: Option<Instant>) -> bool {
-        let short_hold = held_since.is_some_and(|since| since.elapsed() < commit::SHORT_HOLD);
+        let brief = |since: Option<Instant>| since.is_some_and(|since| since.elapsed() < commit::SHORT_HOLD);
+        let short_hold = brief(held_since) || brief(self.full_since);
         self.intake.len() < self.config.batch_size as usize || self.model.is_out() || (!self.may_take() && !short_hold)
+    }
+
+    fn note_room(&mut self) {
+        match self.may_take() {
+            true => self.full_since = None,
+            false => _ = self.full_since.get_or_insert_with(Instant::now),
+        }
     }
 
     /// Whether the in-flight budget (records and bytes) has room.

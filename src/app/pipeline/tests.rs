@@ -340,6 +340,28 @@ async fn a_busy_model_leaves_records_in_the_source_instead_of_pausing() {
     h.stop().await.expect("clean stop");
 }
 
+/// The in-flight bound reached for a moment (acknowledgements on their way)
+/// is not back-pressure: records stay in the source. Pulling them into the
+/// waiting queue paused the partitions, which throws librdkafka's prefetch
+/// away and, on resume, starved the worker for about a second: with
+/// MAX_IN_FLIGHT=2000 the text model drained 7k records/s instead of 64k.
+#[tokio::test]
+async fn the_in_flight_bound_reached_for_a_moment_leaves_records_in_the_source_instead_of_pausing() {
+    let broker = MemoryBroker::default();
+    broker.rebalance(Rebalance::Assigned(vec![0]));
+    let total = 8 + super::MIN_WAITING + 100;
+    produce(&broker, 0, total);
+    let h = start(PipelineConfig { max_in_flight: 8, ..config() }, &broker);
+    eventually("the in-flight bound reached", || broker.sent().len() == 8).await;
+    tokio::time::sleep(super::commit::SHORT_HOLD / 4).await;
+    assert!(broker.paused().is_empty(), "paused while acknowledgements were merely on their way");
+    broker.auto_ack(true);
+    broker.ack_all();
+    eventually("everything sent", || broker.sent().len() == total).await;
+    assert!(broker.paused().is_empty());
+    h.stop().await.expect("clean stop");
+}
+
 /// A batch that fails in the model is retried before the batch handed over
 /// after it, even when that one succeeded: a partition's outputs stay in
 /// offset order.
