@@ -536,18 +536,18 @@ where
     }
 
     /// What a finished delivery means.
-    fn settle(&mut self, (item, output, result): Delivered<S::Meta>) -> Settled {
+    fn settle(&mut self, (item, counted, result): Delivered<S::Meta>) -> Settled {
         let record = &item.received.record;
         self.partitions.delivered(record.partition, item.epoch);
         let current = self.partitions.is_current(record.partition, item.epoch);
         match result {
             Ok(()) => {
                 self.finish(&item);
-                Settled::Done(Counted::of(&output))
+                Settled::Done(counted)
             }
             // A result the broker refused as too large becomes a dead letter:
             // it goes to another topic, so sending it now reorders nothing.
-            Err(SinkError::TooLarge(detail)) if matches!(output, Output::Categorized(_)) => {
+            Err(SinkError::TooLarge(detail)) if matches!(counted, Counted::Categorized { .. }) => {
                 self.publisher.offer_first(item, too_large(&detail));
                 Settled::Nothing
             }
