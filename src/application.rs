@@ -60,7 +60,7 @@ pub fn load_scorer(
 }
 
 /// Loads ONNX Runtime and the model at MODEL_PATH.
-pub fn categorizer(config: &ModelConfig) -> anyhow::Result<(OnnxRuntime, Categorizer<OnnxPredictor>)> {
+pub fn categorizer(config: &ModelConfig) -> anyhow::Result<(OnnxRuntime, Categorizer)> {
     let runtime = OnnxRuntime::load(&config.ort_dylib_path)?;
     let (predictor, model, settings) = load_scorer(&runtime, config, &config.model_path)?;
     Ok((runtime, Categorizer::new(predictor, model, settings).with_max_product_id_bytes(max_product_id_bytes(config))))

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use tokio::signal::unix::Signal;
 use tokio_util::sync::CancellationToken;
 
-use crate::adapters::onnx::{ModelConfig, OnnxPredictor, OnnxRuntime};
+use crate::adapters::onnx::{ModelConfig, OnnxRuntime};
 use crate::app::Categorizer;
 use crate::application::load_scorer;
 use crate::panics;
@@ -23,7 +23,7 @@ pub struct ModelReloader {
     pub config: ModelConfig,
     /// Zero: only SIGHUP reloads.
     pub watch_interval: Duration,
-    pub categorizer: Arc<Categorizer<OnnxPredictor>>,
+    pub categorizer: Arc<Categorizer>,
     pub metrics: Arc<Metrics>,
 }
 

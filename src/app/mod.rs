@@ -15,6 +15,7 @@ pub use input::{Carried, InputConfig, InputError, InputFormat, Reader, UpdatePol
 pub use pipeline::{AtLeastOnce, ExactlyOnce, Pipeline, PipelineConfig, PipelineError};
 pub use record::SourceRecord;
 pub use service::{
-    format_timestamp, Categorizer, ModelUnavailable, Outcome, Output, Settings, DEFAULT_PRODUCT_ID_MAX_BYTES,
+    format_timestamp, Categorizer, ModelUnavailable, Outcome, Output, Predicted, Prepared, Settings,
+    DEFAULT_PRODUCT_ID_MAX_BYTES,
 };
 pub use shadow::{spawn_shadow, ShadowTap};

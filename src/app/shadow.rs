@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::record::SourceRecord;
 use super::service::{Categorizer, Outcome};
-use crate::ports::{Predictor, ShadowPublisher};
+use crate::ports::ShadowPublisher;
 use crate::telemetry::Metrics;
 
 /// Batches waiting for the shadow; past this the primary path does not wait.
@@ -58,8 +58,8 @@ impl ShadowTap {
 }
 
 /// Starts the shadow thread around `shadow`; it ends when the tap is dropped.
-pub fn spawn_shadow<P: Predictor + 'static>(
-    shadow: Categorizer<P>,
+pub fn spawn_shadow(
+    shadow: Categorizer,
     publisher: Option<Box<dyn ShadowPublisher>>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<ShadowTap> {
@@ -71,8 +71,8 @@ pub fn spawn_shadow<P: Predictor + 'static>(
     Ok(ShadowTap { sender, metrics })
 }
 
-fn run<P: Predictor>(
-    shadow: &Categorizer<P>,
+fn run(
+    shadow: &Categorizer,
     batches: &Receiver<ShadowBatch>,
     publisher: Option<&dyn ShadowPublisher>,
     metrics: &Metrics,
@@ -121,6 +121,7 @@ mod tests {
     use crate::app::{CategorizedEvent, Settings};
     use crate::domain::{Category, InputKind, ModelInfo, ModelInput, Prediction};
     use crate::ports::PredictError;
+    use crate::ports::Predictor;
 
     /// Category A for every text, or B for texts containing `b_word`;
     /// waits `delay` per call.
@@ -143,7 +144,7 @@ mod tests {
         }
     }
 
-    fn categorizer(version: &str, b_word: &'static str, delay: Duration) -> Categorizer<Fixed> {
+    fn categorizer(version: &str, b_word: &'static str, delay: Duration) -> Categorizer {
         let model = ModelInfo {
             name: "m".into(),
             version: version.into(),

@@ -7,13 +7,12 @@ use anyhow::Context as _;
 use time::OffsetDateTime;
 
 use crate::app::{Categorizer, Outcome, SourceRecord};
-use crate::ports::Predictor;
 
 const BATCH: usize = 64;
 
 /// Categorizes `names`, or stdin lines when there are none, and prints one
 /// line (or one JSON event) per input.
-pub fn run<P: Predictor>(categorizer: &Categorizer<P>, names: Vec<String>, json: bool) -> anyhow::Result<()> {
+pub fn run(categorizer: &Categorizer, names: Vec<String>, json: bool) -> anyhow::Result<()> {
     let lines: Box<dyn Iterator<Item = std::io::Result<String>>> =
         if names.is_empty() { Box::new(std::io::stdin().lock().lines()) } else { Box::new(names.into_iter().map(Ok)) };
     let mut out = std::io::stdout().lock();
@@ -49,8 +48,8 @@ fn record(index: i64, line: String) -> SourceRecord {
     }
 }
 
-fn print_batch<P: Predictor>(
-    categorizer: &Categorizer<P>,
+fn print_batch(
+    categorizer: &Categorizer,
     batch: &[SourceRecord],
     json: bool,
     out: &mut impl Write,

@@ -107,7 +107,7 @@ impl Metrics {
                 &names,
                 buckets(
                     "inference_duration_seconds",
-                    "Time to decode and categorize one batch.",
+                    "Time the model takes for one batch (reading the records and building the results are not in it).",
                     exponential_buckets(0.0001, 2.0, 16)?,
                 )?,
             )?,

@@ -51,7 +51,7 @@ use tally::Counted;
 
 use super::{Categorizer, Outcome, Output, SourceRecord};
 use crate::health::Health;
-use crate::ports::{OutputSink, Predictor, Rebalance, Received, RecordSource, SinkError, SourceError, SourceEvent};
+use crate::ports::{OutputSink, Rebalance, Received, RecordSource, SinkError, SourceError, SourceEvent};
 use crate::telemetry::Metrics;
 
 /// Fetched records that may wait beyond `MAX_IN_FLIGHT` before the
@@ -177,11 +177,11 @@ where
     C: CommitStrategy<S, K>,
 {
     /// Starts the model's thread.
-    pub fn new<P: Predictor + 'static>(
+    pub fn new(
         source: S,
         sink: K,
         commit: C,
-        categorizer: Arc<Categorizer<P>>,
+        categorizer: Arc<Categorizer>,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
         config: PipelineConfig,

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::model_thread::{Categorized, ModelThread, ModelThreadGone};
 use super::{Item, PipelineConfig};
 use crate::app::{Categorizer, ModelUnavailable, Outcome};
 use crate::health::Health;
-use crate::ports::Predictor;
 use crate::telemetry::Metrics;
 
 const RETRY_MIN: Duration = Duration::from_millis(200);
@@ -25,6 +25,9 @@ const QUEUE: usize = 2;
 const HUNG_FACTOR: u32 = 12;
 
 pub struct ModelStage<M> {
+    /// Reads batches before the model thread gets them and makes outcomes of
+    /// them after: the model's thread only runs the model.
+    categorizer: Arc<Categorizer>,
     thread: ModelThread<M>,
     /// Taken, not yet handed to the model.
     batch: Vec<Item<M>>,
@@ -59,14 +62,15 @@ pub enum Back<M> {
 
 impl<M: Send + 'static> ModelStage<M> {
     /// Starts the model's thread.
-    pub fn start<P: Predictor + 'static>(
-        categorizer: Arc<Categorizer<P>>,
+    pub fn start(
+        categorizer: Arc<Categorizer>,
         config: &PipelineConfig,
         health: Arc<Health>,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
         Ok(ModelStage {
-            thread: ModelThread::start(categorizer)?,
+            categorizer,
+            thread: ModelThread::start()?,
             batch: Vec::with_capacity(config.batch_size as usize),
             batch_deadline: Instant::now(),
             down: None,
@@ -116,7 +120,8 @@ impl<M: Send + 'static> ModelStage<M> {
     pub fn submit(&mut self) -> Result<(), ModelThreadGone> {
         let take = self.batch.len().min(self.batch_size);
         let items: Vec<Item<M>> = self.batch.drain(..take).collect();
-        self.thread.submit(items)
+        let prepared = self.categorizer.read(&items);
+        self.thread.submit(items, prepared)
     }
 
     /// When to hand a batch that is not full to the model: once the model
@@ -159,7 +164,7 @@ impl<M: Send + 'static> ModelStage<M> {
     }
 
     /// A batch back: its outcomes, or held while the model is down.
-    pub fn received(&mut self, Categorized { items, outcomes, took }: Categorized<M>) -> Back<M> {
+    pub fn received(&mut self, Categorized { items, predicted, took }: Categorized<M>) -> Back<M> {
         if std::mem::take(&mut self.stalled) {
             tracing::info!(took = ?took, "the stalled model call returned");
             self.health.set_model_stalled(false);
@@ -168,8 +173,8 @@ impl<M: Send + 'static> ModelStage<M> {
             self.hold_behind(items);
             return Back::Held;
         }
-        let outcomes = match outcomes {
-            Ok(outcomes) => outcomes,
+        let predicted = match predicted {
+            Ok(predicted) => predicted,
             Err(unavailable) => {
                 self.hold(items, unavailable);
                 return Back::Held;
@@ -183,6 +188,7 @@ impl<M: Send + 'static> ModelStage<M> {
             tracing::info!("the model answers again; processing resumes");
         }
         self.health.set_model_available(true);
+        let outcomes = self.categorizer.outcomes(&items, predicted, OffsetDateTime::now_utc());
         Back::Done(items.into_iter().zip(outcomes).collect())
     }
 

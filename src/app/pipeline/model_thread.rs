@@ -4,20 +4,18 @@
 //! they were handed over.
 
 use std::sync::mpsc;
-use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 
-use time::OffsetDateTime;
 use tokio::sync::mpsc as tokio_mpsc;
 
 use super::Item;
-use crate::app::{Categorizer, ModelUnavailable, Outcome};
-use crate::ports::Predictor;
+use crate::app::{ModelUnavailable, Predicted, Prepared};
 
 /// A batch back from the model.
 pub(super) struct Categorized<M> {
     pub items: Vec<Item<M>>,
-    pub outcomes: Result<Vec<Outcome>, ModelUnavailable>,
+    pub predicted: Result<Predicted, ModelUnavailable>,
     /// Time in the model, not counting the wait in its queue.
     pub took: Duration,
 }
@@ -29,7 +27,7 @@ pub(super) struct Categorized<M> {
 pub struct ModelThreadGone;
 
 pub(super) struct ModelThread<M> {
-    batches: mpsc::Sender<Vec<Item<M>>>,
+    batches: mpsc::Sender<(Vec<Item<M>>, Prepared)>,
     results: tokio_mpsc::UnboundedReceiver<Categorized<M>>,
     /// Handed over, not yet received back.
     pending: usize,
@@ -41,11 +39,11 @@ pub(super) struct ModelThread<M> {
 
 impl<M: Send + 'static> ModelThread<M> {
     /// The thread ends when this handle is dropped (after the batch it is on).
-    pub fn start<P: Predictor + 'static>(categorizer: Arc<Categorizer<P>>) -> std::io::Result<Self> {
-        let (batches, inbox) = mpsc::channel::<Vec<Item<M>>>();
+    pub fn start() -> std::io::Result<Self> {
+        let (batches, inbox) = mpsc::channel::<(Vec<Item<M>>, Prepared)>();
         let (outbox, results) = tokio_mpsc::unbounded_channel();
         std::thread::Builder::new().name("model".into()).spawn(move || {
-            for items in inbox {
+            for (items, prepared) in inbox {
                 let started = Instant::now();
                 let spans: Vec<tracing::Span> = items
                     .iter()
@@ -53,9 +51,9 @@ impl<M: Send + 'static> ModelThread<M> {
                         tracing::debug_span!(parent: &item.received.span, "categorize", otel.name = "categorize", batch.size = items.len())
                     })
                     .collect();
-                let outcomes = categorizer.categorize(&items, OffsetDateTime::now_utc());
+                let predicted = prepared.predict();
                 drop(spans);
-                let done = Categorized { items, outcomes, took: started.elapsed() };
+                let done = Categorized { items, predicted, took: started.elapsed() };
                 if outbox.send(done).is_err() {
                     return;
                 }
@@ -64,8 +62,9 @@ impl<M: Send + 'static> ModelThread<M> {
         Ok(ModelThread { batches, results, pending: 0, busy_since: None })
     }
 
-    pub fn submit(&mut self, items: Vec<Item<M>>) -> Result<(), ModelThreadGone> {
-        self.batches.send(items).map_err(|_| ModelThreadGone)?;
+    /// Hands over records read into `prepared`, for the model call only.
+    pub fn submit(&mut self, items: Vec<Item<M>>, prepared: Prepared) -> Result<(), ModelThreadGone> {
+        self.batches.send((items, prepared)).map_err(|_| ModelThreadGone)?;
         if self.pending == 0 {
             self.busy_since = Some(Instant::now());
         }
