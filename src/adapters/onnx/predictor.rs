@@ -57,6 +57,11 @@ impl OnnxRuntime {
             .map_err(|e| model_error(e.to_string()))?
             .with_intra_threads(threads)
             .map_err(|e| model_error(e.to_string()))?
+            // Batches vary in size (whatever waits when the model is idle),
+            // and ORT's memory pattern plans allocations per input shape:
+            // without it the text model ran ~10% faster and 2 MB smaller.
+            .with_memory_pattern(false)
+            .map_err(|e| model_error(e.to_string()))?
             .commit_from_file(model)
             .map_err(|e| model_error(e.to_string()))?;
         let info =
