@@ -17,8 +17,9 @@ pub struct PipelineConfig {
     #[arg(long, env = "MODEL_CALL_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     pub model_call_timeout_ms: u64,
 
-    /// Most records taken but not yet done; at this bound the worker pauses its
-    /// partitions (it keeps polling, so it stays in its group). Exactly-once
+    /// Most records taken but not yet done; at this bound the worker stops
+    /// taking records and, after a second there, pauses its partitions (it
+    /// keeps polling, so it stays in its group). Exactly-once
     /// keeps a transaction's records in flight until it commits: at twice
     /// TXN_MAX_RECORDS the next transaction fills while one commits.
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]

@@ -1,10 +1,10 @@
-//! The model on a thread of its own. The loop hands it batches and goes on
-//! fetching, sending and acknowledging while it works, so inference overlaps
-//! the I/O instead of taking turns with it. Batches come back in the order
-//! they were handed over.
+//! The model on a thread of its own. The loop hands it batches, read already,
+//! and goes on fetching, sending and acknowledging while it works, so
+//! inference overlaps the I/O instead of taking turns with it. The thread
+//! runs only the model call. Batches come back in the order they were handed
+//! over.
 
 use std::sync::mpsc;
-
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc as tokio_mpsc;
