@@ -224,7 +224,7 @@ where
             let strategy_wakes = self.commit.wakes_at();
             let model_deadline = stages.model.deadline();
             let publish_at = stages.publisher.retry_at();
-            let polls_source = stages.polls_source(self.commit.holds_outputs_since());
+            let polls_source = stages.polls_source();
             let poll_at = stages.full_since.map(|since| since + commit::SHORT_HOLD).filter(|at| Instant::now() < *at);
             // Records the source has ready go before a partial batch, so that
             // the model gets what arrived together in one call.
@@ -308,14 +308,13 @@ where
     /// waits, since the source's own prefetch queue is the buffer (pausing
     /// throws that queue away); and when no record can be taken, so that
     /// rebalances are served while back-pressure pauses the partitions,
-    /// except during the first moments of a full in-flight budget or of
-    /// outputs held for a commit (`held_since`): records pulled then would
-    /// only fill the waiting queue and pause the partitions, for a wait that
-    /// usually ends in milliseconds, while librdkafka, resumed, fetches again
-    /// only about a second later.
-    fn polls_source(&self, held_since: Option<Instant>) -> bool {
-        let brief = |since: Option<Instant>| since.is_some_and(|since| since.elapsed() < commit::SHORT_HOLD);
-        let short_hold = brief(held_since) || brief(self.full_since);
+    /// except during the first moments of a full in-flight budget (outputs
+    /// held for a commit fill it too): records pulled then would only fill
+    /// the waiting queue and pause the partitions, for a wait that usually
+    /// ends in milliseconds, while librdkafka, resumed, fetches again only
+    /// about a second later.
+    fn polls_source(&self) -> bool {
+        let short_hold = self.full_since.is_some_and(|since| since.elapsed() < commit::SHORT_HOLD);
         self.intake.len() < self.config.batch_size as usize || self.model.is_out() || (!self.may_take() && !short_hold)
     }
 

@@ -41,8 +41,8 @@ struct Window {
     done: Vec<Counted>,
     /// The sink's transaction is open.
     began: bool,
-    /// Full or out of time, since then: no output joins it any more.
-    closing: Option<Instant>,
+    /// Full or out of time: no output joins it any more.
+    closing: bool,
     /// A commit of these positions timed out with its outcome unknown: the
     /// same commit is tried again at the instant given.
     committing: Option<(Vec<(i32, i64)>, Instant)>,
@@ -66,7 +66,7 @@ impl ExactlyOnce {
             deadline: Instant::now() + max_time,
             done: Vec::new(),
             began: false,
-            closing: None,
+            closing: false,
             committing: None,
         })
     }
@@ -208,7 +208,7 @@ impl<S: RecordSource, K: TransactionalSink<Meta = S::Meta>> CommitStrategy<S, K>
             return false;
         }
         let window = self.window();
-        if window.closing.is_some() {
+        if window.closing {
             return false;
         }
         if !window.began {
@@ -224,16 +224,11 @@ impl<S: RecordSource, K: TransactionalSink<Meta = S::Meta>> CommitStrategy<S, K>
     fn wakes_at(&self) -> Option<Instant> {
         let window = self.window.as_ref()?;
         match (&window.committing, window.closing) {
-            (_, None) => Some(window.deadline),
-            (Some((_, retry_at)), Some(_)) => Some(*retry_at),
-            // Its acknowledgements wake the loop; past the short hold, the
-            // source is polled again.
-            (None, Some(since)) => Some(since + super::SHORT_HOLD).filter(|at| Instant::now() < *at),
+            (_, false) => Some(window.deadline),
+            (Some((_, retry_at)), true) => Some(*retry_at),
+            // Its acknowledgements wake the loop.
+            (None, true) => None,
         }
-    }
-
-    fn holds_outputs_since(&self) -> Option<Instant> {
-        self.window.as_ref()?.closing
     }
 
     async fn checkpoint(&mut self, stages: &mut Stages<S, K>) {
@@ -242,11 +237,11 @@ impl<S: RecordSource, K: TransactionalSink<Meta = S::Meta>> CommitStrategy<S, K>
         }
         let max_records = self.max_records;
         let Some(window) = self.window.as_mut() else { return };
-        if window.closing.is_none() && (window.done.len() >= max_records || Instant::now() >= window.deadline) {
-            window.closing = Some(Instant::now());
+        if !window.closing && (window.done.len() >= max_records || Instant::now() >= window.deadline) {
+            window.closing = true;
         }
         let retry_due = window.committing.as_ref().is_none_or(|(_, at)| Instant::now() >= *at);
-        if window.closing.is_some() && retry_due && !stages.publisher.has_deliveries() {
+        if window.closing && retry_due && !stages.publisher.has_deliveries() {
             let _ = self.commit_window(stages, COMMIT_BUDGET).await;
         }
     }
@@ -279,7 +274,7 @@ impl<S: RecordSource, K: TransactionalSink<Meta = S::Meta>> CommitStrategy<S, K>
         }
         // Everything goes into the last commit.
         if let Some(window) = self.window.as_mut() {
-            window.closing = None;
+            window.closing = false;
         }
         super::publish(self, stages);
         await_deliveries(self, stages, deadline, |s| s.publisher.has_deliveries() || s.publisher.has_outbox()).await;

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 pub use at_least_once::AtLeastOnce;
 pub use exactly_once::ExactlyOnce;
 
-/// How long outputs held for a commit are taken to be a short wait, during
+/// How long a full in-flight budget is taken to be a short wait, during
 /// which records that cannot be taken are left in the source.
 pub const SHORT_HOLD: Duration = Duration::from_secs(1);
 
@@ -36,11 +36,6 @@ pub trait CommitStrategy<S: RecordSource, K: OutputSink<Meta = S::Meta>>: Send {
 
     /// When the loop must wake for the strategy.
     fn wakes_at(&self) -> Option<Instant>;
-
-    /// Since when outputs wait for a commit, if they do.
-    fn holds_outputs_since(&self) -> Option<Instant> {
-        None
-    }
 
     /// Moves positions forward, once a loop turn.
     fn checkpoint(&mut self, stages: &mut Stages<S, K>) -> impl Future<Output = ()> + Send;
