@@ -1,5 +1,7 @@
 //! The `product-categorized` event, as DESIGN.md fixes it.
 
+use std::sync::Arc;
+
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -22,19 +24,19 @@ pub struct CategorizedEvent {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CategoryRef {
-    pub code: String,
-    pub name: String,
+    pub code: Arc<str>,
+    pub name: Arc<str>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ModelRef {
-    pub name: String,
-    pub version: String,
+    pub name: Arc<str>,
+    pub version: Arc<str>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SourceRef {
-    pub topic: String,
+    pub topic: Arc<str>,
     pub partition: i32,
     pub offset: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,7 +46,7 @@ pub struct SourceRef {
 /// Category code -> probability, serialized as a JSON object in model column
 /// order.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Probabilities(pub Vec<(String, f64)>);
+pub struct Probabilities(pub Vec<(Arc<str>, f64)>);
 
 impl Serialize for Probabilities {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

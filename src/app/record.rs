@@ -1,7 +1,10 @@
+use std::sync::Arc;
+
 /// A consumed record, as the app sees it: where it came from and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRecord {
-    pub topic: String,
+    /// Shared by the records of a topic and their results.
+    pub topic: Arc<str>,
     pub partition: i32,
     pub offset: i64,
     pub key: Option<Vec<u8>>,

@@ -25,7 +25,7 @@ pub struct ShadowTap {
 struct ShadowBatch {
     records: Vec<SourceRecord>,
     /// The primary model's category code per record; `None`: not categorized.
-    primary: Vec<Option<String>>,
+    primary: Vec<Option<Arc<str>>>,
     at: OffsetDateTime,
 }
 
@@ -33,7 +33,7 @@ impl ShadowTap {
     /// Offers the batch and the primary outcomes to the shadow; drops them
     /// (counted) when it is behind.
     pub(super) fn offer<R: AsRef<SourceRecord>>(&self, records: &[R], outcomes: &[Outcome], at: OffsetDateTime) {
-        let primary: Vec<Option<String>> = outcomes
+        let primary: Vec<Option<Arc<str>>> = outcomes
             .iter()
             .map(|outcome| match outcome {
                 Outcome::Categorized(event) => Some(event.category.code.clone()),
@@ -161,7 +161,11 @@ mod tests {
 
     impl ShadowPublisher for Published {
         fn publish(&self, record: &SourceRecord, event: &CategorizedEvent) {
-            self.0.lock().unwrap().push((record.offset, event.model.version.clone(), event.category.code.clone()));
+            self.0.lock().unwrap().push((
+                record.offset,
+                event.model.version.to_string(),
+                event.category.code.to_string(),
+            ));
         }
     }
 
@@ -198,7 +202,7 @@ mod tests {
         let codes: Vec<Option<&str>> = outcomes
             .iter()
             .map(|o| match o {
-                Outcome::Categorized(e) => Some(e.category.code.as_str()),
+                Outcome::Categorized(e) => Some(&*e.category.code),
                 _ => None,
             })
             .collect();

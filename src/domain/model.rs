@@ -1,4 +1,5 @@
 use std::fmt;
+use std::sync::Arc;
 
 /// What a model reads: one text per product, or a fixed-width feature vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,16 +28,17 @@ impl fmt::Display for InputKind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Category {
-    pub code: String,
-    pub name: String,
+    // Shared, not copied, by every result that names the category.
+    pub code: Arc<str>,
+    pub name: Arc<str>,
 }
 
 /// Everything the worker knows about the loaded model; categories are in the
 /// model's output column order.
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
-    pub name: String,
-    pub version: String,
+    pub name: Arc<str>,
+    pub version: Arc<str>,
     pub input: InputKind,
     pub categories: Vec<Category>,
     /// The needs_review threshold the model's authors chose on validation data.

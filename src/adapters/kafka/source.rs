@@ -26,7 +26,8 @@ pub struct KafkaMeta {
 
 pub struct KafkaSource {
     consumer: Arc<StreamConsumer<WorkerContext>>,
-    topic: String,
+    /// The one topic subscribed to, shared by its records.
+    topic: Arc<str>,
     group: String,
     /// How long a commit on revoke or at shutdown may take.
     commit_timeout: Duration,
@@ -40,7 +41,7 @@ impl KafkaSource {
         commit_timeout: Duration,
     ) -> anyhow::Result<Self> {
         consumer.subscribe(&[&topic]).map_err(|error| anyhow::anyhow!("cannot subscribe to {topic}: {error}"))?;
-        Ok(KafkaSource { consumer: Arc::new(consumer), topic, group, commit_timeout })
+        Ok(KafkaSource { consumer: Arc::new(consumer), topic: topic.into(), group, commit_timeout })
     }
 
     /// Leaves the group. librdkafka's close can wait on an unreachable broker:
@@ -65,7 +66,10 @@ impl KafkaSource {
         let timestamp_ms = message.timestamp().to_millis();
         self.consumer.context().note_taken(message.partition(), timestamp_ms);
         let record = SourceRecord {
-            topic: message.topic().to_owned(),
+            topic: match message.topic() {
+                topic if topic == &*self.topic => self.topic.clone(),
+                topic => topic.into(),
+            },
             partition: message.partition(),
             offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),

@@ -217,7 +217,7 @@ impl MemoryBroker {
             (!state.paused.contains(partition)).then(|| (*partition, *offset, value.clone()))
         })?;
         state.fetch.insert(partition, offset + 1);
-        Some(SourceRecord { topic: TOPIC.to_owned(), partition, offset, key: Some(b"key".to_vec()), value })
+        Some(SourceRecord { topic: TOPIC.into(), partition, offset, key: Some(b"key".to_vec()), value })
     }
 }
 

@@ -48,12 +48,12 @@ pub(super) fn read_contract(session: &Session) -> Result<ModelInfo, String> {
         .transpose()?;
 
     Ok(ModelInfo {
-        name: custom("model_name").ok_or("metadata_props has no `model_name`")?,
-        version: custom("model_version").ok_or("metadata_props has no `model_version`")?,
+        name: custom("model_name").ok_or("metadata_props has no `model_name`")?.into(),
+        version: custom("model_version").ok_or("metadata_props has no `model_version`")?.into(),
         input,
         categories: codes
             .into_iter()
-            .map(|code| Category { name: names.get(&code).cloned().unwrap_or_else(|| code.clone()), code })
+            .map(|code| Category { name: names.get(&code).unwrap_or(&code).as_str().into(), code: code.into() })
             .collect(),
         review_threshold,
         heldout_flagged_ratio,

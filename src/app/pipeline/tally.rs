@@ -2,13 +2,15 @@
 //! acknowledged; exactly-once counts it once its transaction commits, since
 //! the outcomes of an aborted transaction are produced again.
 
+use std::sync::Arc;
+
 use crate::app::Output;
 use crate::domain::SkipReason;
 use crate::telemetry::Metrics;
 
 /// One record's contribution to the outcome metrics.
 pub enum Counted {
-    Categorized { code: String, confidence: f64, needs_review: bool },
+    Categorized { code: Arc<str>, confidence: f64, needs_review: bool },
     DeadLettered(&'static str),
     Skipped(SkipReason),
 }
