@@ -434,8 +434,7 @@ impl OutputSink for KafkaSink {
                 let span = spans::send(&received.span, &self.output_topic);
                 let trace = inject(&span.context(), &received.meta.headers);
                 let key = record.key.as_deref().unwrap_or(event.product_id.as_bytes());
-                let payload = serde_json::to_vec(event)
-                    .map_err(|e| SinkError::Fatal(format!("cannot serialize a result event: {e}")))?;
+                let payload = event.to_json();
                 // The model that produced this result: it can change between batches.
                 let headers = carry_headers(
                     result_headers(&event.model.name, &event.model.version, &trace),
