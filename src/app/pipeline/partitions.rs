@@ -6,24 +6,107 @@
 //! epoch it was taken in, so a late acknowledgement from before a revoke can
 //! never move the position of a later assignment of the same partition.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Epoch(u64);
 
 #[derive(Debug, Default)]
 pub struct Partitions {
-    owned: HashMap<i32, Partition>,
+    owned: HashMap<i32, Partition, BuildHasherDefault<PartitionHasher>>,
     last_epoch: u64,
+}
+
+/// Partition ids are looked up several times per record: a multiplicative
+/// hash instead of SipHash (the broker's ids are small and not an attacker's).
+#[derive(Default)]
+struct PartitionHasher(u64);
+
+impl Hasher for PartitionHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_i32(&mut self, id: i32) {
+        self.0 = u64::from(id as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// The records of a partition taken and not yet done. They are taken in
+/// offset order and done in any (their outputs go to other partitions), so
+/// they wait in a queue: done ones are marked, and let go from its front.
+#[derive(Debug, Default)]
+struct Pending {
+    /// (offset, weight in bytes, done), offsets ascending; the front is not done.
+    records: VecDeque<(i64, usize, bool)>,
+    /// Records not done.
+    len: usize,
+    /// Their weights.
+    bytes: usize,
+}
+
+impl Pending {
+    fn insert(&mut self, offset: i64, bytes: usize) {
+        match self.records.back() {
+            Some(&(last, ..)) if last >= offset => self.insert_within(offset, bytes),
+            _ => self.records.push_back((offset, bytes, false)),
+        }
+        self.len += 1;
+        self.bytes += bytes;
+    }
+
+    /// A record taken again, or out of order: not what a source does, kept
+    /// correct all the same.
+    fn insert_within(&mut self, offset: i64, bytes: usize) {
+        match self.records.binary_search_by_key(&offset, |record| record.0) {
+            Ok(i) => {
+                let (_, weight, done) = std::mem::replace(&mut self.records[i], (offset, bytes, false));
+                if !done {
+                    self.len -= 1;
+                    self.bytes -= weight;
+                }
+            }
+            Err(i) => self.records.insert(i, (offset, bytes, false)),
+        }
+    }
+
+    /// Whether the record was pending.
+    fn remove(&mut self, offset: i64) -> bool {
+        let Ok(i) = self.records.binary_search_by_key(&offset, |record| record.0) else { return false };
+        let (_, bytes, done) = &mut self.records[i];
+        if *done {
+            return false;
+        }
+        *done = true;
+        self.len -= 1;
+        self.bytes -= *bytes;
+        while self.records.front().is_some_and(|record| record.2) {
+            self.records.pop_front();
+        }
+        true
+    }
+
+    fn first(&self) -> Option<i64> {
+        self.records.front().map(|record| record.0)
+    }
+
+    fn clear(&mut self) {
+        *self = Pending::default();
+    }
 }
 
 #[derive(Debug)]
 struct Partition {
     epoch: Epoch,
     /// Taken, not yet done, with each record's weight in bytes.
-    pending: BTreeMap<i64, usize>,
-    /// The sum of `pending`'s weights.
-    pending_bytes: usize,
+    pending: Pending,
     /// Sent to the sink, delivery not yet finished.
     sending: usize,
     /// One past the offset taken last.
@@ -45,8 +128,7 @@ impl Partitions {
             partition,
             Partition {
                 epoch,
-                pending: BTreeMap::new(),
-                pending_bytes: 0,
+                pending: Pending::default(),
                 sending: 0,
                 next: None,
                 dirty: false,
@@ -79,10 +161,7 @@ impl Partitions {
     /// being revoked) and the record must be dropped.
     pub fn take(&mut self, partition: i32, offset: i64, bytes: usize) -> Option<Epoch> {
         let p = self.owned.get_mut(&partition).filter(|p| !p.closing)?;
-        if let Some(replaced) = p.pending.insert(offset, bytes) {
-            p.pending_bytes -= replaced;
-        }
-        p.pending_bytes += bytes;
+        p.pending.insert(offset, bytes);
         p.next = Some(offset + 1);
         p.committed.get_or_insert(offset);
         Some(p.epoch)
@@ -108,13 +187,12 @@ impl Partitions {
                 continue;
             }
             let Some(committed) = p.committed else { continue };
-            if p.next.is_none_or(|next| next == committed) && p.pending.is_empty() {
+            if p.next.is_none_or(|next| next == committed) && p.pending.len == 0 {
                 continue;
             }
             self.last_epoch += 1;
             p.epoch = Epoch(self.last_epoch);
             p.pending.clear();
-            p.pending_bytes = 0;
             p.sending = 0;
             p.next = None;
             p.dirty = false;
@@ -147,8 +225,7 @@ impl Partitions {
     /// The record's outcome is final. Stale epochs are ignored.
     pub fn done(&mut self, partition: i32, epoch: Epoch, offset: i64) {
         if let Some(p) = self.current(partition, epoch) {
-            if let Some(bytes) = p.pending.remove(&offset) {
-                p.pending_bytes -= bytes;
+            if p.pending.remove(offset) {
                 p.dirty = true;
             }
         }
@@ -160,12 +237,12 @@ impl Partitions {
     }
 
     pub fn in_flight(&self) -> usize {
-        self.owned.values().map(|p| p.pending.len()).sum()
+        self.owned.values().map(|p| p.pending.len).sum()
     }
 
     /// Bytes of the records in flight.
     pub fn in_flight_bytes(&self) -> usize {
-        self.owned.values().map(|p| p.pending_bytes).sum()
+        self.owned.values().map(|p| p.pending.bytes).sum()
     }
 
     /// For each partition that moved since the last call, the offset to
@@ -199,7 +276,7 @@ impl Partitions {
 
 impl Partition {
     fn position(&self) -> Option<i64> {
-        self.pending.keys().next().copied().or(self.next)
+        self.pending.first().or(self.next)
     }
 }
 
@@ -311,5 +388,31 @@ mod tests {
         let e = p.take(3, 90, 1).expect("owned");
         p.done(3, e, 90);
         assert_eq!(p.committable(), vec![(3, 91)]);
+    }
+
+    /// The queue behind the positions: done in any order, taken again.
+    #[test]
+    fn records_done_out_of_order_or_taken_again_keep_count_weight_and_position() {
+        let mut pending = Pending::default();
+        for offset in 10..15 {
+            pending.insert(offset, 100);
+        }
+        assert!(pending.remove(12) && pending.remove(14));
+        assert!(!pending.remove(12), "done once");
+        assert!(!pending.remove(99), "never taken");
+        assert_eq!((pending.first(), pending.len, pending.bytes), (Some(10), 3, 300));
+        pending.insert(11, 7);
+        assert_eq!((pending.len, pending.bytes), (3, 207), "taken again: its new weight, counted once");
+        pending.insert(12, 5);
+        assert_eq!((pending.len, pending.bytes), (4, 212), "done, then taken again: pending again");
+        for offset in [10, 11, 12] {
+            assert!(pending.remove(offset));
+        }
+        assert_eq!((pending.first(), pending.len), (Some(13), 1), "the done front is let go");
+        assert!(pending.remove(13));
+        assert_eq!((pending.first(), pending.len, pending.bytes, pending.records.len()), (None, 0, 0, 0));
+        pending.insert(20, 1);
+        pending.insert(18, 2);
+        assert_eq!((pending.first(), pending.len, pending.bytes), (Some(18), 2, 3), "out of order, kept in order");
     }
 }
