@@ -346,17 +346,15 @@ impl Scorer {
     /// drop the duplicates that at-least-once delivery may produce.
     /// Built without `format!`, which was a tenth of building a result.
     fn event_id(&self, record: &SourceRecord) -> String {
-        const SEPARATOR: &str = "\u{1f}";
-        let (model, version) = (&self.model.name, &self.model.version);
-        let mut name = String::with_capacity(record.topic.len() + model.len() + version.len() + 40);
         let (mut partition, mut offset) = (itoa::Buffer::new(), itoa::Buffer::new());
-        let parts = [&*record.topic, partition.format(record.partition), offset.format(record.offset), model, version];
-        for (i, part) in parts.into_iter().enumerate() {
-            if i > 0 {
-                name.push_str(SEPARATOR);
-            }
-            name.push_str(part);
-        }
+        let name = [
+            &*record.topic,
+            partition.format(record.partition),
+            offset.format(record.offset),
+            &self.model.name,
+            &self.model.version,
+        ]
+        .join("\u{1f}");
         let id = Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes());
         id.hyphenated().encode_lower(&mut Uuid::encode_buffer()).to_owned()
     }
