@@ -12,9 +12,11 @@ use product_categorizer::panics;
 use product_categorizer::telemetry::logging;
 
 /// glibc malloc/free took ~30% of the worker's CPU on the feature model
-/// (docs/performance.md): every record allocates its JSON, strings and buffers.
+/// (docs/performance.md). jemalloc also replaces `malloc` for librdkafka and
+/// ONNX Runtime: librdkafka frees each message on another thread than the one
+/// that allocated it, which glibc handles slowly and mimalloc with more memory.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     panics::install();
