@@ -142,12 +142,14 @@ pub trait TransactionalSink: OutputSink {
 
     /// Commits the open transaction with these input positions, once every
     /// output sent in it is acknowledged; gives up after `budget` with
-    /// `CommitPending` (call it again) unless the sink knows better.
+    /// `CommitPending` (call it again) unless the sink knows better. The
+    /// commit borrows nothing, so the caller can go on reading and scoring
+    /// while it runs; nothing may be sent, begun or aborted until it ends.
     fn commit(
         &mut self,
         positions: &[(i32, i64)],
         budget: Duration,
-    ) -> impl Future<Output = Result<(), SinkError>> + Send;
+    ) -> impl Future<Output = Result<(), SinkError>> + Send + 'static;
 
     /// Aborts the open transaction: none of its outputs will ever be read
     /// (by `read_committed` consumers), and deliveries still pending fail.

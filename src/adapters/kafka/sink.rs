@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -83,7 +84,8 @@ pub struct Transactions {
     refused: Refusals,
     /// The open transaction's input positions went to the coordinator: a
     /// commit tried again after a timeout must not send them a second time.
-    offsets_sent: bool,
+    /// Shared with the commit in progress, which runs apart from the sink.
+    offsets_sent: Arc<AtomicBool>,
 }
 
 /// Input records (partition, offset) whose outputs the broker refused as too
@@ -142,7 +144,7 @@ impl Transactions {
             timeout,
             abort_for: abort_for.max(timeout),
             refused: Refusals::default(),
-            offsets_sent: false,
+            offsets_sent: Arc::default(),
         }
     }
 }
@@ -504,8 +506,8 @@ impl TransactionalSink for KafkaSink {
     /// Local to the client (no request to the broker until the first send),
     /// so it runs on the caller's thread.
     fn begin(&mut self) -> Result<(), SinkError> {
-        if let Some(transactions) = self.transactions.as_mut() {
-            transactions.offsets_sent = false;
+        if let Some(transactions) = self.transactions.as_ref() {
+            transactions.offsets_sent.store(false, Ordering::Relaxed);
         }
         self.producer.begin_transaction().map_err(|error| TransactionError::from(error).into())
     }
@@ -513,32 +515,35 @@ impl TransactionalSink for KafkaSink {
     /// A retriable failure is tried again within `budget`; past it the
     /// commit is reported pending, and the next call finishes it (without
     /// sending the positions again).
-    async fn commit(&mut self, positions: &[(i32, i64)], budget: Duration) -> Result<(), SinkError> {
-        let Some(transactions) = self.transactions.as_mut() else {
-            return Err(SinkError::Fatal("commit without transactions".into()));
-        };
-        let (deadline, timeout) = (Instant::now() + budget, transactions.timeout);
-        if !positions.is_empty() && !transactions.offsets_sent {
-            let group = (transactions.group_metadata)()
-                .ok_or_else(|| SinkError::Abortable("the consumer is not in its group".into()))?;
-            let mut list = TopicPartitionList::new();
-            for (partition, offset) in positions {
-                list.add_partition_offset(&transactions.input_topic, *partition, rdkafka::Offset::Offset(*offset))
-                    .map_err(|error| SinkError::Fatal(format!("invalid position: {error}")))?;
+    fn commit(
+        &mut self,
+        positions: &[(i32, i64)],
+        budget: Duration,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send + 'static {
+        let deadline = Instant::now() + budget;
+        let prepared = self.prepare_commit(positions);
+        let (producer, positions) = (self.producer.clone(), positions.to_vec());
+        async move {
+            let (offsets, transactions) = prepared?;
+            if let Some((list, group)) = offsets {
+                let producer = producer.clone();
+                retried(
+                    "sending the input positions to the transaction",
+                    deadline,
+                    transactions.timeout,
+                    move |timeout| producer.send_offsets_to_transaction(&list, &group, timeout),
+                )
+                .await?;
+                transactions.offsets_sent.store(true, Ordering::Relaxed);
             }
-            let (producer, group) = (self.producer.clone(), Arc::new(group));
-            retried("sending the input positions to the transaction", deadline, timeout, move |timeout| {
-                producer.send_offsets_to_transaction(&list, &group, timeout)
+            retried("committing the transaction", deadline, transactions.timeout, move |timeout| {
+                producer.commit_transaction(timeout)
             })
             .await?;
-            transactions.offsets_sent = true;
+            transactions.offsets_sent.store(false, Ordering::Relaxed);
+            transactions.refused.forget_before(&positions);
+            Ok(())
         }
-        let producer = self.producer.clone();
-        retried("committing the transaction", deadline, timeout, move |timeout| producer.commit_transaction(timeout))
-            .await?;
-        transactions.offsets_sent = false;
-        transactions.refused.forget_before(positions);
-        Ok(())
     }
 
     /// Retried for as long as the transaction can live: a coordinator down
@@ -554,8 +559,8 @@ impl TransactionalSink for KafkaSink {
         let aborted =
             retried("aborting the transaction", deadline, timeout, move |timeout| producer.abort_transaction(timeout))
                 .await;
-        if let Some(transactions) = self.transactions.as_mut() {
-            transactions.offsets_sent = false;
+        if let Some(transactions) = self.transactions.as_ref() {
+            transactions.offsets_sent.store(false, Ordering::Relaxed);
         }
         aborted.map_err(|error| SinkError::Fatal(format!("cannot abort the transaction: {error}")))
     }
@@ -578,7 +583,40 @@ fn refused_in_transaction(
     }
 }
 
+/// What a commit takes along from the sink.
+struct CommitState {
+    timeout: Duration,
+    offsets_sent: Arc<AtomicBool>,
+    refused: Refusals,
+}
+
+type Offsets = (TopicPartitionList, Arc<ConsumerGroupMetadata>);
+
 impl KafkaSink {
+    /// The positions to send with the commit (none if they went already),
+    /// read from the consumer now, while the caller still owns the group.
+    fn prepare_commit(&self, positions: &[(i32, i64)]) -> Result<(Option<Offsets>, CommitState), SinkError> {
+        let Some(transactions) = self.transactions.as_ref() else {
+            return Err(SinkError::Fatal("commit without transactions".into()));
+        };
+        let state = CommitState {
+            timeout: transactions.timeout,
+            offsets_sent: transactions.offsets_sent.clone(),
+            refused: transactions.refused.clone(),
+        };
+        if positions.is_empty() || transactions.offsets_sent.load(Ordering::Relaxed) {
+            return Ok((None, state));
+        }
+        let group = (transactions.group_metadata)()
+            .ok_or_else(|| SinkError::Abortable("the consumer is not in its group".into()))?;
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in positions {
+            list.add_partition_offset(&transactions.input_topic, *partition, rdkafka::Offset::Offset(*offset))
+                .map_err(|error| SinkError::Fatal(format!("invalid position: {error}")))?;
+        }
+        Ok((Some((list, Arc::new(group))), state))
+    }
+
     fn refusals(&self) -> Option<Refusals> {
         self.transactions.as_ref().map(|t| t.refused.clone())
     }

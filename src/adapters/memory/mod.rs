@@ -64,6 +64,13 @@ struct State {
     /// A commit timed out with its output unknown: like librdkafka, an
     /// abort now fails and the next commit finishes it.
     commit_pending: bool,
+    /// A commit has been called and has not ended: sending, beginning and
+    /// aborting are pipeline bugs until it does.
+    committing: bool,
+    /// Commits wait while this is true.
+    hold_commits: Option<tokio::sync::watch::Sender<bool>>,
+    /// Commits that have ended.
+    commits_ended: usize,
     /// Outputs sent and not yet acknowledged that make the sink's queue full.
     queue_limit: Option<usize>,
     /// Offers refused because the queue was full.
@@ -129,6 +136,24 @@ impl MemoryBroker {
 
     pub fn is_transactional(&self) -> bool {
         self.state().transactional
+    }
+
+    /// While `on`, a commit waits (it has begun: nothing may be sent).
+    pub fn hold_commits(&self, on: bool) {
+        let mut state = self.state();
+        match state.hold_commits.as_ref() {
+            Some(hold) => _ = hold.send_replace(on),
+            None => state.hold_commits = Some(tokio::sync::watch::channel(on).0),
+        }
+    }
+
+    /// Whether a commit has begun and not ended.
+    pub fn is_committing(&self) -> bool {
+        self.state().committing
+    }
+
+    pub fn commits_ended(&self) -> usize {
+        self.state().commits_ended
     }
 
     pub fn fail_next_commit(&self, error: SinkError) {
@@ -355,6 +380,9 @@ impl OutputSink for MemorySink {
             return Err(SinkError::QueueFull);
         }
         let index = state.sent.len();
+        if state.committing {
+            return Err(SinkError::Fatal("sent while a commit is in progress".into()));
+        }
         if state.transactional {
             let Some(open) = state.open.as_mut() else {
                 return Err(SinkError::Fatal("sent outside a transaction".into()));
@@ -390,6 +418,9 @@ impl OutputSink for MemorySink {
 impl TransactionalSink for MemorySink {
     fn begin(&mut self) -> Result<(), SinkError> {
         let mut state = self.broker.state();
+        if state.committing {
+            return Err(SinkError::Fatal("begun while a commit is in progress".into()));
+        }
         if state.open.is_some() {
             return Err(SinkError::Fatal("a transaction is already open".into()));
         }
@@ -400,8 +431,48 @@ impl TransactionalSink for MemorySink {
     /// Like Kafka, positions and outputs become visible together. Unlike
     /// Kafka it does not wait for deliveries: committing before they finish
     /// is a pipeline bug, reported as fatal.
-    async fn commit(&mut self, positions: &[(i32, i64)], _budget: Duration) -> Result<(), SinkError> {
+    fn commit(
+        &mut self,
+        positions: &[(i32, i64)],
+        _budget: Duration,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send + 'static {
+        let broker = self.broker.clone();
+        let hold = {
+            let mut state = broker.state();
+            state.committing = true;
+            state.hold_commits.as_ref().map(tokio::sync::watch::Sender::subscribe)
+        };
+        let positions = positions.to_vec();
+        async move {
+            if let Some(mut hold) = hold {
+                let _ = hold.wait_for(|held| !held).await;
+            }
+            let mut state = broker.state();
+            state.committing = false;
+            state.commits_ended += 1;
+            state.commit(&positions)
+        }
+    }
+
+    async fn abort(&mut self) -> Result<(), SinkError> {
         let mut state = self.broker.state();
+        if state.committing {
+            return Err(SinkError::Fatal("aborted while a commit is in progress".into()));
+        }
+        if state.commit_pending {
+            return Err(SinkError::Fatal("conflicting commit in progress".into()));
+        }
+        for index in state.open.take().unwrap_or_default() {
+            state.waiting.remove(&index);
+        }
+        state.aborted += 1;
+        Ok(())
+    }
+}
+
+impl State {
+    fn commit(&mut self, positions: &[(i32, i64)]) -> Result<(), SinkError> {
+        let state = self;
         if let Some(error) = state.commit_failure.take() {
             state.commit_pending = matches!(error, SinkError::CommitPending(_));
             return Err(error);
@@ -416,18 +487,6 @@ impl TransactionalSink for MemorySink {
         let outputs: Vec<Sent> = open.iter().map(|index| state.sent[*index].clone()).collect();
         state.visible.extend(outputs);
         state.committed.extend(positions.iter().copied());
-        Ok(())
-    }
-
-    async fn abort(&mut self) -> Result<(), SinkError> {
-        let mut state = self.broker.state();
-        if state.commit_pending {
-            return Err(SinkError::Fatal("conflicting commit in progress".into()));
-        }
-        for index in state.open.take().unwrap_or_default() {
-            state.waiting.remove(&index);
-        }
-        state.aborted += 1;
         Ok(())
     }
 }

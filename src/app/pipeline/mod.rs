@@ -245,6 +245,7 @@ where
                         self.commit.settled(stages, settled);
                     }
                 }
+                result = self.commit.committing() => self.commit.committed(stages, result).await,
                 () = sleep_until(strategy_wakes), if strategy_wakes.is_some() => {}
                 () = sleep_until(model_deadline), if model_deadline.is_some() => stages.model_stalls(),
                 () = sleep_until(publish_at), if publish_at.is_some() => {}

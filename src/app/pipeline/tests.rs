@@ -926,3 +926,68 @@ async fn a_short_commit_hold_leaves_records_in_the_source_instead_of_pausing() {
     eventually("every record committed", || broker.committed(0) == Some(total as i64)).await;
     h.stop().await.expect("clean stop");
 }
+
+/// Performance round 5: the loop sat idle through every commit (3-17 ms of
+/// windows of 50-110 ms on the feature model). A commit now runs beside it:
+/// the records after the window are read and scored meanwhile, but nothing
+/// is sent or begun until the commit ends (the memory sink fails the run if
+/// it is), and then they go out in order in the next transaction.
+#[tokio::test]
+async fn records_are_read_and_scored_while_a_commit_runs_and_sent_only_after_it() {
+    let broker = transactional(vec![0]);
+    broker.auto_ack(true);
+    broker.hold_commits(true);
+    produce(&broker, 0, 4);
+    let h = start(PipelineConfig { txn_max_records: 4, ..config() }, &broker);
+    eventually("the first window's commit has begun", || broker.is_committing()).await;
+    let calls = h.model.calls.load(Ordering::SeqCst);
+    produce(&broker, 0, 8);
+    eventually("the next records scored during the commit", || h.model.calls.load(Ordering::SeqCst) >= calls + 2).await;
+    settle().await;
+    assert_eq!(broker.sent().len(), 4, "nothing is sent while the commit runs");
+    assert_eq!(broker.committed(0), None);
+    broker.hold_commits(false);
+    eventually("every record committed", || broker.committed(0) == Some(12)).await;
+    assert_eq!(visible(&broker, 0), (0..12).collect::<Vec<_>>());
+    assert_eq!(broker.aborted(), 0);
+    assert!(h.health.is_ready());
+    h.stop().await.expect("clean stop");
+}
+
+/// The records scored during the commit were never sent: they are dropped
+/// with the partition and read again by its next owner from the position
+/// the commit put there.
+#[tokio::test]
+async fn a_revoke_during_a_commit_waits_for_it_before_the_partition_goes() {
+    let broker = transactional(vec![0, 1]);
+    broker.auto_ack(true);
+    broker.hold_commits(true);
+    produce(&broker, 0, 4);
+    let h = start(PipelineConfig { txn_max_records: 4, ..config() }, &broker);
+    eventually("the first window's commit has begun", || broker.is_committing()).await;
+    produce(&broker, 0, 2);
+    settle().await;
+    broker.rebalance(Rebalance::Revoked { partitions: vec![0], lost: false });
+    settle().await;
+    assert_eq!(broker.confirmed().len(), 1, "the partition is held while its commit runs");
+    broker.hold_commits(false);
+    eventually("revoke confirmed", || broker.confirmed().len() == 2).await;
+    assert_eq!(broker.committed(0), Some(4), "the commit ended before the partition was handed over");
+    assert_eq!(visible(&broker, 0), (0..4).collect::<Vec<_>>());
+    assert_eq!(broker.sent().len(), 4, "the records after it were not sent");
+    assert_eq!(broker.commits_ended(), 1);
+    h.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn shutdown_during_a_commit_that_never_ends_is_bounded() {
+    let broker = transactional(vec![0]);
+    broker.auto_ack(true);
+    broker.hold_commits(true);
+    produce(&broker, 0, 4);
+    let h = start(PipelineConfig { txn_max_records: 4, shutdown_timeout_secs: 1, ..config() }, &broker);
+    eventually("the commit has begun", || broker.is_committing()).await;
+    let stopped = h.stop().await;
+    assert!(matches!(stopped, Err(PipelineError::Aborted(_))), "{stopped:?}");
+    assert_eq!(broker.committed(0), None);
+}

@@ -1,9 +1,13 @@
 //! Exactly-once: the outputs of a window of records and the positions after
 //! them are committed in one sink transaction. A window that is due stops
 //! taking outputs and commits once they are acknowledged; the loop goes on
-//! meanwhile. A window that fails is aborted and its partitions rewound to
+//! reading and scoring meanwhile, and through the commit too, holding the
+//! next outputs until it ends (a transactional producer sends nothing while
+//! it commits). A window that fails is aborted and its partitions rewound to
 //! their last committed position, so their records are processed again.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -29,6 +33,8 @@ pub struct ExactlyOnce {
     max_records: usize,
     max_time: Duration,
     window: Option<Window>,
+    /// The window before it, closed and being committed.
+    commit: Option<Commit>,
     /// Why the open transaction must be aborted.
     doomed: Option<Fault>,
 }
@@ -43,9 +49,23 @@ struct Window {
     began: bool,
     /// Full or out of time: no output joins it any more.
     closing: bool,
-    /// A commit of these positions timed out with its outcome unknown: the
-    /// same commit is tried again at the instant given.
-    committing: Option<(Vec<(i32, i64)>, Instant)>,
+}
+
+/// A window whose outputs are all acknowledged, committed with the
+/// positions after them while the loop goes on reading and scoring. Nothing
+/// is sent until it ends.
+struct Commit {
+    window: Window,
+    positions: Vec<(i32, i64)>,
+    started: std::time::Instant,
+    state: CommitState,
+}
+
+enum CommitState {
+    Running(Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send>>),
+    /// Timed out with its outcome unknown: the same commit is tried again
+    /// at this instant.
+    RetryAt(Instant),
 }
 
 impl ExactlyOnce {
@@ -54,6 +74,7 @@ impl ExactlyOnce {
             max_records: config.txn_max_records as usize,
             max_time: Duration::from_millis(config.txn_max_ms),
             window: None,
+            commit: None,
             doomed: None,
         }
     }
@@ -67,96 +88,148 @@ impl ExactlyOnce {
             done: Vec::new(),
             began: false,
             closing: false,
-            committing: None,
         })
     }
 
-    /// Waits, until `deadline`, for every output of the window, then commits
-    /// it within what is left. An output not acknowledged in time dooms it.
-    async fn finish_window<S: RecordSource, K: TransactionalSink<Meta = S::Meta>>(
-        &mut self,
-        stages: &mut Stages<S, K>,
-        deadline: Instant,
-    ) {
-        if self.window.is_none() {
-            return;
-        }
-        await_deliveries(self, stages, deadline, |s| s.publisher.has_deliveries()).await;
-        if stages.publisher.has_deliveries() {
-            self.doomed.get_or_insert(Fault::Unacknowledged(stages.publisher.deliveries()));
-        }
-        let budget = deadline.saturating_duration_since(Instant::now()).max(MIN_COMMIT);
-        let _ = self.commit_window(stages, budget).await;
-    }
-
-    /// Commits the window, whose outputs are all acknowledged, with the
-    /// positions after them. An abortable failure aborts and rewinds it; a
-    /// commit that ran out of `budget` stays pending and is tried again.
-    async fn commit_window<S: RecordSource, K: TransactionalSink<Meta = S::Meta>>(
+    /// Starts committing the open window (or again, the commit that timed
+    /// out), with `budget` for it. A window that sent nothing and moved no
+    /// position is just dropped.
+    fn start_commit<S: RecordSource, K: TransactionalSink<Meta = S::Meta>>(
         &mut self,
         stages: &mut Stages<S, K>,
         budget: Duration,
-    ) -> Result<(), PipelineError> {
-        if let Some(fault) = self.doomed.take() {
-            let reason = fault.to_string();
-            self.abort(stages, fault).await;
-            return Err(PipelineError::Aborted(reason));
-        }
-        let Some(window) = self.window.as_mut() else { return Ok(()) };
-        let positions = match window.committing.take() {
-            Some((positions, _)) => positions,
-            None => stages.partitions.committable(),
-        };
-        let (records, opened) = (window.done.len(), window.opened);
-        if !window.began {
-            if positions.is_empty() {
-                self.window = None;
-                return Ok(());
-            }
-            window.began = true;
-            if let Err(error) = stages.publisher.sink.begin() {
-                return self.commit_failed(stages, error, positions).await;
-            }
-        }
-        let span = tracing::info_span!("commit transaction", records, partitions = positions.len());
-        let commit_started = std::time::Instant::now();
-        match stages.publisher.sink.commit(&positions, budget).instrument(span).await {
-            Ok(()) => {
-                for counted in self.window.take().map(|window| window.done).unwrap_or_default() {
-                    counted.count(&stages.metrics);
+    ) {
+        let commit = match self.commit.take() {
+            Some(commit) => commit,
+            None => {
+                let Some(mut window) = self.window.take() else { return };
+                let positions = stages.partitions.committable();
+                if !window.began {
+                    if positions.is_empty() {
+                        return;
+                    }
+                    window.began = true;
+                    if let Err(error) = stages.publisher.sink.begin() {
+                        self.window = Some(window);
+                        return self.settled_fault(stages, Fault::Begin(error));
+                    }
                 }
-                stages.partitions.committed(&positions);
-                stages.metrics.transactions.with_label_values(&["committed"]).inc();
-                stages.metrics.transaction_duration.observe(opened.elapsed().as_secs_f64());
-                let (open, commit) = (opened.elapsed(), commit_started.elapsed());
-                tracing::debug!(records, ?positions, ?open, ?commit, "transaction committed");
-                Ok(())
+                let started = std::time::Instant::now();
+                Commit { window, positions, started, state: CommitState::RetryAt(Instant::now()) }
             }
-            Err(error) => self.commit_failed(stages, error, positions).await,
+        };
+        let (records, partitions) = (commit.window.done.len(), commit.positions.len());
+        let span = tracing::info_span!("commit transaction", records, partitions);
+        let running = stages.publisher.sink.commit(&commit.positions, budget).instrument(span);
+        self.commit = Some(Commit { state: CommitState::Running(Box::pin(running)), ..commit });
+    }
+
+    fn settled_fault<S: RecordSource, K: TransactionalSink<Meta = S::Meta>>(
+        &mut self,
+        stages: &mut Stages<S, K>,
+        fault: Fault,
+    ) {
+        match fault.is_abortable() {
+            true => _ = self.doomed.get_or_insert(fault),
+            false => stages.fail(fault),
         }
     }
 
-    async fn commit_failed<S: RecordSource, K: TransactionalSink<Meta = S::Meta>>(
+    /// Takes the outcome of the commit that ran: counts its window, or
+    /// keeps it to try again, or aborts it.
+    async fn ended<S: RecordSource, K: TransactionalSink<Meta = S::Meta>>(
         &mut self,
         stages: &mut Stages<S, K>,
-        error: SinkError,
-        positions: Vec<(i32, i64)>,
+        result: Result<(), SinkError>,
     ) -> Result<(), PipelineError> {
+        let Some(commit) = self.commit.take() else { return Ok(()) };
+        let Err(error) = result else {
+            commit.count(stages);
+            return Ok(());
+        };
         let reason = format!("cannot commit the transaction: {error}");
         match error {
-            SinkError::Abortable(_) => self.abort(stages, Fault::Commit(error)).await,
+            SinkError::Abortable(_) => {
+                self.commit = Some(commit);
+                self.abort(stages, Fault::Commit(error)).await;
+            }
             // librdkafka's answer to a commit that timed out: commit again;
             // an abort now fails with a conflicting commit in progress.
             SinkError::CommitPending(_) => {
                 tracing::warn!(%reason, "the commit's outcome is not known yet; committing again");
                 stages.metrics.faults.with_label_values(&["commit_pending"]).inc();
-                if let Some(window) = self.window.as_mut() {
-                    window.committing = Some((positions, Instant::now() + COMMIT_RETRY));
-                }
+                let state = CommitState::RetryAt(Instant::now() + COMMIT_RETRY);
+                self.commit = Some(Commit { state, ..commit });
             }
             _ => stages.fail(Fault::Commit(error)),
         }
         Err(PipelineError::Aborted(reason))
+    }
+
+    /// Runs the commit in progress (or the one to try again) to its end
+    /// within `deadline`. One that has not ended by then is left running.
+    async fn end_commit<S: RecordSource, K: TransactionalSink<Meta = S::Meta>>(
+        &mut self,
+        stages: &mut Stages<S, K>,
+        deadline: Instant,
+    ) -> Result<(), PipelineError> {
+        loop {
+            let Some(commit) = self.commit.as_mut() else { return Ok(()) };
+            match &mut commit.state {
+                CommitState::RetryAt(_) => {
+                    let budget = deadline.saturating_duration_since(Instant::now()).max(MIN_COMMIT);
+                    self.start_commit(stages, budget);
+                }
+                CommitState::Running(running) => {
+                    let Ok(result) = tokio::time::timeout_at(deadline.max(Instant::now() + MIN_COMMIT), running).await
+                    else {
+                        return Err(PipelineError::Aborted("the commit did not end in time".into()));
+                    };
+                    let ended = self.ended(stages, result).await;
+                    let retry = self.commit.is_some() && stages.fatal.is_none() && Instant::now() < deadline;
+                    if ended.is_err() && !retry {
+                        return ended;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits the open window now, after the commit in progress, within
+    /// `deadline`; a doomed window is aborted instead.
+    async fn commit_now<S: RecordSource, K: TransactionalSink<Meta = S::Meta>>(
+        &mut self,
+        stages: &mut Stages<S, K>,
+        deadline: Instant,
+    ) -> Result<(), PipelineError> {
+        self.end_commit(stages, deadline).await?;
+        if self.doomed.is_none() {
+            self.start_commit(stages, deadline.saturating_duration_since(Instant::now()).max(MIN_COMMIT));
+        }
+        if let Some(fault) = self.doomed.take() {
+            let reason = fault.to_string();
+            self.abort(stages, fault).await;
+            return Err(PipelineError::Aborted(reason));
+        }
+        self.end_commit(stages, deadline).await
+    }
+
+    /// Waits, until `deadline`, for the commit in progress and for every
+    /// output of the open window, then commits it within what is left. An
+    /// output not acknowledged in time dooms it.
+    async fn finish_window<S: RecordSource, K: TransactionalSink<Meta = S::Meta>>(
+        &mut self,
+        stages: &mut Stages<S, K>,
+        deadline: Instant,
+    ) -> Result<(), PipelineError> {
+        self.end_commit(stages, deadline).await?;
+        if self.window.is_some() {
+            await_deliveries(self, stages, deadline, |s| s.publisher.has_deliveries()).await;
+            if stages.publisher.has_deliveries() {
+                self.doomed.get_or_insert(Fault::Unacknowledged(stages.publisher.deliveries()));
+            }
+        }
+        self.commit_now(stages, deadline).await
     }
 
     /// Aborts the open transaction and reads the records of its partitions
@@ -175,9 +248,10 @@ impl ExactlyOnce {
         let settle = Instant::now() + ABORT_SETTLE;
         while let Ok(Some(_)) = tokio::time::timeout_at(settle, stages.publisher.next_delivered()).await {}
         stages.publisher.forget_deliveries();
-        let began = self.window.take().is_some_and(|window| window.began);
         // A window whose transaction never began has nothing to abort (nor
         // to count): only its records are read again.
+        let committing = self.commit.take().is_some_and(|commit| commit.window.began);
+        let began = self.window.take().is_some_and(|window| window.began) || committing;
         if began {
             if let Err(error) = stages.publisher.sink.abort().await {
                 return stages.fail(Fault::Abort(error));
@@ -188,23 +262,34 @@ impl ExactlyOnce {
     }
 }
 
+impl Commit {
+    fn count<S: RecordSource, K: TransactionalSink<Meta = S::Meta>>(self, stages: &mut Stages<S, K>) {
+        let (records, positions, opened) = (self.window.done.len(), self.positions, self.window.opened);
+        for counted in self.window.done {
+            counted.count(&stages.metrics);
+        }
+        stages.partitions.committed(&positions);
+        stages.metrics.transactions.with_label_values(&["committed"]).inc();
+        stages.metrics.transaction_duration.observe(opened.elapsed().as_secs_f64());
+        let (open, commit) = (opened.elapsed(), self.started.elapsed());
+        tracing::debug!(records, ?positions, ?open, ?commit, "transaction committed");
+    }
+}
+
 impl<S: RecordSource, K: TransactionalSink<Meta = S::Meta>> CommitStrategy<S, K> for ExactlyOnce {
     fn settled(&mut self, stages: &mut Stages<S, K>, settled: Settled) {
         match settled {
             Settled::Done(counted) => self.window().done.push(counted),
-            Settled::Failed(fault) if fault.is_abortable() => {
-                self.doomed.get_or_insert(fault);
-            }
-            Settled::Failed(fault) => stages.fail(fault),
+            Settled::Failed(fault) => self.settled_fault(stages, fault),
             // Nothing is withdrawn here (a revoke commits or aborts instead).
             Settled::Withdrawn(_) | Settled::Nothing => {}
         }
     }
 
-    /// Not into a doomed or closing window; a transaction begins with its
-    /// first output.
+    /// Not into a doomed or closing window, nor while a commit runs; a
+    /// transaction begins with its first output.
     fn may_publish(&mut self, stages: &mut Stages<S, K>) -> bool {
-        if self.doomed.is_some() {
+        if self.doomed.is_some() || self.commit.is_some() {
             return false;
         }
         let window = self.window();
@@ -214,24 +299,42 @@ impl<S: RecordSource, K: TransactionalSink<Meta = S::Meta>> CommitStrategy<S, K>
         if !window.began {
             window.began = true;
             if let Err(error) = stages.publisher.sink.begin() {
-                self.settled(stages, Settled::Failed(Fault::Begin(error)));
+                self.settled_fault(stages, Fault::Begin(error));
                 return false;
             }
         }
         true
     }
 
+    /// A running commit and the acknowledgements of a closing window wake
+    /// the loop themselves.
     fn wakes_at(&self) -> Option<Instant> {
-        let window = self.window.as_ref()?;
-        match (&window.committing, window.closing) {
-            (_, false) => Some(window.deadline),
-            (Some((_, retry_at)), true) => Some(*retry_at),
-            // Its acknowledgements wake the loop.
-            (None, true) => None,
+        let retry_at = match self.commit.as_ref().map(|commit| &commit.state) {
+            Some(CommitState::RetryAt(at)) => Some(*at),
+            _ => None,
+        };
+        let deadline = self.window.as_ref().filter(|window| !window.closing).map(|window| window.deadline);
+        retry_at.into_iter().chain(deadline).min()
+    }
+
+    async fn committing(&mut self) -> Result<(), SinkError> {
+        match self.commit.as_mut().map(|commit| &mut commit.state) {
+            Some(CommitState::Running(running)) => running.await,
+            _ => std::future::pending().await,
         }
     }
 
+    async fn committed(&mut self, stages: &mut Stages<S, K>, result: Result<(), SinkError>) {
+        let _ = self.ended(stages, result).await;
+    }
+
     async fn checkpoint(&mut self, stages: &mut Stages<S, K>) {
+        if let Some(commit) = self.commit.as_ref() {
+            if matches!(commit.state, CommitState::RetryAt(at) if Instant::now() >= at) {
+                self.start_commit(stages, COMMIT_BUDGET);
+            }
+            return;
+        }
         if let Some(fault) = self.doomed.take() {
             return self.abort(stages, fault).await;
         }
@@ -240,18 +343,18 @@ impl<S: RecordSource, K: TransactionalSink<Meta = S::Meta>> CommitStrategy<S, K>
         if !window.closing && (window.done.len() >= max_records || Instant::now() >= window.deadline) {
             window.closing = true;
         }
-        let retry_due = window.committing.as_ref().is_none_or(|(_, at)| Instant::now() >= *at);
-        if window.closing && retry_due && !stages.publisher.has_deliveries() {
-            let _ = self.commit_window(stages, COMMIT_BUDGET).await;
+        if window.closing && !stages.publisher.has_deliveries() {
+            self.start_commit(stages, COMMIT_BUDGET);
         }
     }
 
     /// Commits the open transaction before the partitions go (aborts it if
-    /// they are lost: their positions can no longer be committed).
+    /// they are lost: their positions can no longer be committed). Either
+    /// waits for the commit in progress first.
     async fn revoke(&mut self, stages: &mut Stages<S, K>, partitions: &[i32], lost: bool, deadline: Instant) {
         if !lost {
-            self.finish_window(stages, deadline).await;
-        } else if self.window.is_some() {
+            let _ = self.finish_window(stages, deadline).await;
+        } else if self.end_commit(stages, deadline).await.is_ok() && self.window.is_some() {
             self.abort(stages, Fault::PartitionsLost).await;
         }
         for &partition in partitions {
@@ -264,7 +367,8 @@ impl<S: RecordSource, K: TransactionalSink<Meta = S::Meta>> CommitStrategy<S, K>
     /// aborts their transaction (or the restarted instance fences it).
     async fn drain(&mut self, stages: &mut Stages<S, K>, deadline: Instant) -> Result<(), PipelineError> {
         if stages.fatal.is_some() {
-            if self.window.as_ref().is_some_and(|window| window.began) {
+            let began = self.window.as_ref().is_some_and(|window| window.began) || self.commit.is_some();
+            if began {
                 let aborted = tokio::time::timeout_at(deadline, stages.publisher.sink.abort()).await;
                 if !matches!(aborted, Ok(Ok(()))) {
                     tracing::warn!("cannot abort the last transaction; the broker aborts it when it times out");
@@ -272,6 +376,7 @@ impl<S: RecordSource, K: TransactionalSink<Meta = S::Meta>> CommitStrategy<S, K>
             }
             return Ok(());
         }
+        self.end_commit(stages, deadline).await?;
         // Everything goes into the last commit.
         if let Some(window) = self.window.as_mut() {
             window.closing = false;
@@ -284,7 +389,6 @@ impl<S: RecordSource, K: TransactionalSink<Meta = S::Meta>> CommitStrategy<S, K>
         if self.window.is_some() && Instant::now() >= deadline {
             return Err(PipelineError::Aborted("no time left to commit".into()));
         }
-        let budget = deadline.saturating_duration_since(Instant::now());
-        self.commit_window(stages, budget).await
+        self.commit_now(stages, deadline).await
     }
 }

@@ -24,7 +24,7 @@ pub use exactly_once::ExactlyOnce;
 pub const SHORT_HOLD: Duration = Duration::from_secs(1);
 
 use super::{PipelineError, Settled, Stages};
-use crate::ports::{OutputSink, RecordSource};
+use crate::ports::{OutputSink, RecordSource, SinkError};
 
 pub trait CommitStrategy<S: RecordSource, K: OutputSink<Meta = S::Meta>>: Send {
     /// A record's outcome is final, or its delivery failed.
@@ -36,6 +36,21 @@ pub trait CommitStrategy<S: RecordSource, K: OutputSink<Meta = S::Meta>>: Send {
 
     /// When the loop must wake for the strategy.
     fn wakes_at(&self) -> Option<Instant>;
+
+    /// Ends with the outcome of a commit running beside the loop; pending
+    /// while none runs.
+    fn committing(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send {
+        std::future::pending()
+    }
+
+    /// Takes the outcome `committing` ended with.
+    fn committed(
+        &mut self,
+        _stages: &mut Stages<S, K>,
+        _result: Result<(), SinkError>,
+    ) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 
     /// Moves positions forward, once a loop turn.
     fn checkpoint(&mut self, stages: &mut Stages<S, K>) -> impl Future<Output = ()> + Send;
