@@ -573,4 +573,41 @@ mod tests {
             assert_eq!(reason(bad, None, kind), RejectReason::InvalidFeatures, "{bad}");
         }
     }
+
+    /// The messages a producer reads in the dead letter, pinned.
+    #[test]
+    fn feature_errors_name_the_value_and_its_place() {
+        let kind = InputKind::Features { width: 3 };
+        let detail = |features: &str| {
+            let value = format!(r#"{{"product_id":"a","features":{features}}}"#);
+            decode(value.as_bytes(), None, kind, LIMITS).expect_err(features).detail
+        };
+        let cases = [
+            ("null", "field `features` is missing; the model expects 3 numbers"),
+            (r#""1,2,3""#, "field `features` must be an array of 3 numbers, found string"),
+            ("{}", "field `features` must be an array of 3 numbers, found object"),
+            ("[]", "field `features` has 0 values; the model expects 3"),
+            ("[1,2]", "field `features` has 2 values; the model expects 3"),
+            ("[1,2,3,4]", "field `features` has 4 values; the model expects 3"),
+            (r#"[1,"2",3]"#, r#"features[1] is not a finite number: "2""#),
+            ("[1,2,null]", "features[2] is not a finite number: null"),
+            ("[[1],2,3]", "features[0] is not a finite number: [...]"),
+            ("[1,2,{}]", "features[2] is not a finite number: {...}"),
+            ("[1,true,3]", "features[1] is not a finite number: true"),
+            ("[1,1e300,3]", "features[1] is not a finite number: 1e+300"),
+            ("[1,2,-3.5e39]", "features[2] is not a finite number: -3.5e+39"),
+            ("[1,2,\"x\",1e300]", "field `features` has 4 values; the model expects 3"),
+        ];
+        for (features, expected) in cases {
+            assert_eq!(detail(features), expected, "{features}");
+        }
+        let p = decode(
+            br#"{"product_id":"a","features":[18446744073709551615,-9223372036854775808,0.1]}"#,
+            None,
+            kind,
+            LIMITS,
+        )
+        .expect("integers at the ends of u64 and i64 are finite f32");
+        assert_eq!(p.input, ModelInput::Features(vec![1.8446744e19, -9.223372e18, 0.1]));
+    }
 }
