@@ -124,7 +124,12 @@ async fn unwritable_output(env: &[(&str, &str)]) {
     produce(&topics.input, &[Input::json("k", json!({"product_id": "P", "name": "SSD Kingston 480GB"}))]).await;
     let deadline = Instant::now() + WAIT;
     while http_get(worker.http, "/readyz").is_some_and(|(status, _)| status == 200) {
-        assert!(Instant::now() < deadline, "still ready\n{}", worker.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "still ready; committed {:?}\n{}",
+            committed(&topics.group, &topics.input, 1),
+            worker.log_text()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let status = worker.wait_exit(Duration::from_secs(40));

@@ -255,7 +255,10 @@ async fn a_worker_whose_broker_hangs_stops_within_its_shutdown_timeout() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &bootstrap).create().expect("producer");
-    for i in 0..2000 {
+    // Enough work that the worker is still busy when the broker hangs,
+    // whatever the machine's load: 2,000 records could all be done and
+    // committed before the test saw the first one categorized.
+    for i in 0..20_000 {
         let value = json!({"product_id": i, "name": "Cimento CP II 50kg Votoran"}).to_string();
         producer
             .send_result(FutureRecord::to(&topics.input).key("k").payload(&value))

@@ -113,6 +113,19 @@ pub async fn delete_topic(name: &str) {
     for r in results {
         r.expect("topic deleted");
     }
+    // The controller has accepted the deletion; the broker applies it a little
+    // later, and until then a write to the topic still succeeds. Wait until
+    // the broker's metadata no longer holds the topic.
+    let client: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers()).create().expect("consumer");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metadata = client.fetch_metadata(Some(name), Duration::from_secs(5)).expect("metadata");
+        if metadata.topics().iter().all(|t| t.name() != name || t.error().is_some() || t.partitions().is_empty()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "topic {name} still in the broker's metadata 30 s after its deletion");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A running worker process; killed on drop so no test leaves one behind.
