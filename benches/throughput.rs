@@ -42,6 +42,10 @@
 //!    of the passthrough's at the same rate). BENCH_LATENCY_BIN runs another
 //!    build (or settings wrapper) instead of this one.
 //!
+//!    Text events are short listings (ml/tests/real_products.tsv);
+//!    BENCH_DESCRIPTIONS=0.05 gives 5% of them a 200-1,000 character
+//!    description, in the drains, the latency runs and the model-only ceiling.
+//!
 //!    The drain also runs this build with DELIVERY_GUARANTEE=exactly-once
 //!    (its output offsets include one commit marker per partition and
 //!    transaction: about 0.3% at the default window) and, with BENCH_SHADOW
@@ -177,10 +181,11 @@ impl Model {
     fn events(self, n: usize) -> Vec<Vec<u8>> {
         match self {
             Model::Text => {
-                let products = real_products();
-                (0..n)
-                    .map(|i| {
-                        let mut event = products[i % products.len()].1.clone();
+                let products = text_products(n);
+                products
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, mut event)| {
                         event["product_id"] = serde_json::json!(format!("SKU-{i}"));
                         event.to_string().into_bytes()
                     })
@@ -198,10 +203,10 @@ impl Model {
     fn inputs(self, n: usize) -> Vec<ModelInput> {
         match self {
             Model::Text => {
-                let products = real_products();
-                (0..n)
-                    .map(|i| {
-                        let p = &products[i % products.len()].1;
+                let products = text_products(n);
+                products
+                    .iter()
+                    .map(|p| {
                         let parts = ["name", "brand", "description"].map(|f| p[f].as_str().unwrap_or("").trim());
                         ModelInput::Text(parts.into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" "))
                     })
@@ -212,6 +217,28 @@ impl Model {
                 .collect(),
         }
     }
+}
+
+/// `n` products from ml/tests/real_products.tsv (names of 35-78 characters).
+/// `BENCH_DESCRIPTIONS=0.05` gives that share of them an ERP-style
+/// description of 200-1,000 characters, as catalogs that fill the field do.
+fn text_products(n: usize) -> Vec<serde_json::Value> {
+    const WORDS: &str = "produto original com garantia de fabrica nota fiscal alta qualidade compativel medidas \
+                         embalagem material resistente acabamento";
+    let vocabulary: Vec<&str> = WORDS.split_whitespace().collect();
+    let share: f64 = std::env::var("BENCH_DESCRIPTIONS").map_or(0.0, |s| s.parse().expect("BENCH_DESCRIPTIONS=0.05"));
+    let products = real_products();
+    (0..n)
+        .map(|i| {
+            let mut product = products[i % products.len()].1.clone();
+            if (pseudo_random(i) + 3.0) / 6.0 < share {
+                let words = 30 + (pseudo_random(i + 1) + 3.0) as usize * 18;
+                let text: Vec<&str> = (0..words).map(|w| vocabulary[(i * 7 + w * 13) % vocabulary.len()]).collect();
+                product["description"] = serde_json::json!(text.join(" "));
+            }
+            product
+        })
+        .collect()
 }
 
 /// A deterministic value in [-3, 3) with four decimals.

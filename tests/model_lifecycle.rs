@@ -324,3 +324,40 @@ async fn a_shadow_model_is_compared_without_changing_what_is_published() {
     assert_eq!(metric_value(&metrics, "categorizer_shadow_agreement_ratio", &[]), 1.0);
     assert_eq!(metric_value(&metrics, "categorizer_shadow_disagreements_total", &[]), 0.0);
 }
+
+/// Texts of very different lengths are scored in separate ONNX Runtime calls
+/// (src/adapters/onnx/padding.rs): each text still gets its own
+/// probabilities, the same as when it is scored alone.
+#[test]
+fn a_batch_of_mixed_lengths_scores_each_text_as_if_alone() {
+    use product_categorizer::adapters::onnx::load_model;
+    use product_categorizer::domain::ModelInput;
+    use product_categorizer::ports::Predictor;
+
+    let (predictor, _) = load_model(&ort_dylib(), &repo().join(TEXT_MODEL), 1).expect("text model");
+    let names = real_products();
+    let long = |name: &str| format!("{name} {}", "com garantia de fabrica e nota fiscal ".repeat(25));
+    let inputs: Vec<ModelInput> = names
+        .iter()
+        .cycle()
+        .take(300)
+        .enumerate()
+        .map(|(i, (_, p))| {
+            let name = p["name"].as_str().unwrap_or_default();
+            ModelInput::Text(if i % 37 == 5 {
+                long(name)
+            } else if i % 11 == 0 {
+                String::new()
+            } else {
+                name.to_owned()
+            })
+        })
+        .collect();
+    let together = predictor.predict(&inputs.iter().collect::<Vec<_>>()).expect("batch");
+    assert_eq!(together.len(), inputs.len());
+    for (input, prediction) in inputs.iter().zip(&together) {
+        let alone = predictor.predict(&[input]).expect("one");
+        let diff = alone[0].probabilities.iter().zip(&prediction.probabilities).map(|(a, b)| (a - b).abs());
+        assert!(diff.fold(0.0, f32::max) < 1e-5, "{input:?}: {:?} alone, {:?} in the batch", alone[0], prediction);
+    }
+}

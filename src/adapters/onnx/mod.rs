@@ -2,6 +2,7 @@
 
 mod config;
 mod contract;
+mod padding;
 mod predictor;
 
 pub use config::ModelConfig;

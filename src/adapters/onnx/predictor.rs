@@ -1,10 +1,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use ort::session::Session;
+use ort::session::{Session, SessionOutputs};
 use ort::value::Tensor;
 
 use super::contract::{read_contract, FEATURES_INPUT, OUTPUT, TEXT_INPUT};
+use super::padding;
 use crate::domain::{InputKind, ModelInfo, ModelInput, Prediction};
 use crate::ports::{PredictError, Predictor};
 
@@ -78,39 +79,54 @@ pub fn load_model(runtime: &Path, model: &Path, threads: usize) -> Result<(OnnxP
 
 impl OnnxPredictor {
     fn run(&self, inputs: &[&ModelInput]) -> Result<Vec<Prediction>, String> {
-        let rows = inputs.len();
         let mut session = self.session.lock().map_err(|_| "model session poisoned by an earlier panic")?;
-        let outputs = match self.input {
+        match self.input {
             InputKind::Text => {
                 let texts = inputs
                     .iter()
                     .map(|input| match input {
-                        ModelInput::Text(text) => Ok(text.clone()),
+                        ModelInput::Text(text) => Ok(text.as_str()),
                         ModelInput::Features(_) => Err("a feature vector was given to a text model"),
                     })
-                    .collect::<Result<Vec<String>, _>>()?;
-                let tensor = Tensor::from_string_array(([rows, 1], texts.as_slice())).map_err(|e| e.to_string())?;
-                session.run(ort::inputs![TEXT_INPUT => tensor]).map_err(|e| e.to_string())?
+                    .collect::<Result<Vec<&str>, _>>()?;
+                let lengths: Vec<usize> = texts.iter().map(|t| t.len()).collect();
+                let mut predictions: Vec<Option<Prediction>> = (0..texts.len()).map(|_| None).collect();
+                for call in padding::calls(&lengths) {
+                    // ort wants owned strings ('static); it copies them again for ONNX Runtime.
+                    let batch: Vec<String> = call.iter().map(|&i| texts[i].to_owned()).collect();
+                    let tensor =
+                        Tensor::from_string_array(([batch.len(), 1], batch.as_slice())).map_err(|e| e.to_string())?;
+                    let outputs = session.run(ort::inputs![TEXT_INPUT => tensor]).map_err(|e| e.to_string())?;
+                    for (i, prediction) in call.into_iter().zip(probabilities(&outputs, batch.len())?) {
+                        predictions[i] = Some(prediction);
+                    }
+                }
+                predictions.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| "a text was not scored".into())
             }
             InputKind::Features { width } => {
-                let mut flat = Vec::with_capacity(rows * width);
+                let mut flat = Vec::with_capacity(inputs.len() * width);
                 for input in inputs {
                     match input {
                         ModelInput::Features(f) if f.len() == width => flat.extend_from_slice(f),
                         _ => return Err(format!("expected {width} features per row")),
                     }
                 }
-                let tensor = Tensor::from_array(([rows, width], flat)).map_err(|e| e.to_string())?;
-                session.run(ort::inputs![FEATURES_INPUT => tensor]).map_err(|e| e.to_string())?
+                let tensor = Tensor::from_array(([inputs.len(), width], flat)).map_err(|e| e.to_string())?;
+                let outputs = session.run(ort::inputs![FEATURES_INPUT => tensor]).map_err(|e| e.to_string())?;
+                probabilities(&outputs, inputs.len())
             }
-        };
-        let (shape, data) = outputs[OUTPUT].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
-        match **shape {
-            [n, c] if n as usize == rows && c > 0 => {
-                Ok(data.chunks(c as usize).map(|row| Prediction { probabilities: row.to_vec() }).collect())
-            }
-            _ => Err(format!("output `{OUTPUT}` has shape {shape:?} for {rows} inputs")),
         }
+    }
+}
+
+/// One row of probabilities per input, checked against the number of inputs.
+fn probabilities(outputs: &SessionOutputs, rows: usize) -> Result<Vec<Prediction>, String> {
+    let (shape, data) = outputs[OUTPUT].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
+    match **shape {
+        [n, c] if n as usize == rows && c > 0 => {
+            Ok(data.chunks(c as usize).map(|row| Prediction { probabilities: row.to_vec() }).collect())
+        }
+        _ => Err(format!("output `{OUTPUT}` has shape {shape:?} for {rows} inputs")),
     }
 }
 
