@@ -80,6 +80,18 @@ impl KafkaSource {
         Received { record, meta: KafkaMeta { headers, timestamp_ms }, span }
     }
 
+    /// librdkafka 2.12.1 commits the stored positions of partitions it lets
+    /// go even when the assignment was lost (confluentinc/librdkafka#5585):
+    /// after a session timeout, without a member id, and the broker's refusal
+    /// is fatal for a static member (`INSTANCE_ID`), so a broker failover made
+    /// the worker exit. With no valid stored position there is nothing to
+    /// commit; the next owner starts from the last commit, as it must anyway.
+    fn forget_stored(&self, lost: &TopicPartitionList) {
+        if let Err(error) = self.consumer.store_offsets(lost) {
+            tracing::warn!(%error, "cannot clear the lost partitions' stored positions");
+        }
+    }
+
     fn list(&self, positions: impl IntoIterator<Item = (i32, Offset)>) -> Result<TopicPartitionList, SourceError> {
         let mut list = TopicPartitionList::new();
         for (partition, offset) in positions {
@@ -153,6 +165,9 @@ impl RecordSource for KafkaSource {
             Rebalance::Assigned(partitions) | Rebalance::Revoked { partitions, .. } => partitions,
         };
         let list = self.list(partitions.iter().map(|p| (*p, Offset::Invalid)))?;
+        if let Rebalance::Revoked { lost: true, .. } = rebalance {
+            self.forget_stored(&list);
+        }
         apply(self.consumer.as_ref(), rebalance, &list).map_err(|e| classify(&e))?;
         self.consumer.context().confirmed(rebalance);
         Ok(())
@@ -242,5 +257,90 @@ mod tests {
             Err(SourceError::Fatal(message)) => assert!(message.contains("partition 7"), "{message}"),
             other => panic!("a failed seek must be fatal, got {other:?}"),
         }
+    }
+
+    /// Seen in `make chaos`: after the coordinator's broker crashed, a static
+    /// member's session timed out, librdkafka committed the lost partitions'
+    /// stored positions without a member id, the broker answered
+    /// FENCED_INSTANCE_ID, and the worker exited. librdkafka's mock broker
+    /// answers that commit the same way here.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_lost_assignment_leaves_no_stored_position_to_commit() {
+        use rdkafka::mocking::MockCluster;
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+        let mock = MockCluster::new(1).expect("mock cluster");
+        mock.create_topic("in", 1, 1).expect("topic");
+        let producer: BaseProducer =
+            ClientConfig::new().set("bootstrap.servers", mock.bootstrap_servers()).create().expect("producer");
+        for _ in 0..3 {
+            producer.send(BaseRecord::<(), str>::to("in").payload("x")).expect("send");
+        }
+        producer.flush(Duration::from_secs(10)).expect("flush");
+
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let context = WorkerContext::new(metrics, "in".into(), Arc::new(SecurityAlarm::default()));
+        let consumer: StreamConsumer<WorkerContext> = ClientConfig::new()
+            .set("bootstrap.servers", mock.bootstrap_servers())
+            .set("group.id", "g")
+            .set("group.instance.id", "worker-1")
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("session.timeout.ms", "3000")
+            .set("heartbeat.interval.ms", "300")
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            // Only the commit on letting go, not a periodic one, is in question.
+            .set("auto.commit.interval.ms", "600000")
+            .set("auto.offset.reset", "earliest")
+            .set("log_level", "0")
+            .create_with_context(context)
+            .expect("consumer");
+        let mut source = KafkaSource::new(consumer, "in".into(), "g".into(), Duration::from_secs(1)).expect("source");
+
+        let mut read = 0;
+        while read < 3 {
+            match tokio::time::timeout(Duration::from_secs(20), source.next()).await.expect("records within 20 s") {
+                Ok(SourceEvent::Rebalance(rebalance)) => source.confirm(&rebalance).expect("confirm"),
+                Ok(SourceEvent::Record(_)) => read += 1,
+                Err(error) => panic!("consuming: {error}"),
+            }
+        }
+        source.store(&[(0, 3)]).expect("store");
+
+        // The broker answers the next commit as Kafka answered it in the
+        // chaos run, and so slowly that the session times out meanwhile.
+        mock.request_errors(RDKafkaApiKey::OffsetCommit, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID]);
+        mock.broker_round_trip_time(1, Duration::from_secs(5)).expect("slow broker");
+        loop {
+            match tokio::time::timeout(Duration::from_secs(30), source.next())
+                .await
+                .expect("a lost session within 30 s")
+            {
+                Ok(SourceEvent::Rebalance(rebalance @ Rebalance::Revoked { lost: true, .. })) => {
+                    source.confirm(&rebalance).expect("confirm the lost assignment");
+                    break;
+                }
+                Ok(SourceEvent::Rebalance(other)) => panic!("expected a lost assignment, got {other:?}"),
+                Ok(SourceEvent::Record(_)) | Err(SourceError::Transient(_)) => {}
+                Err(error) => panic!("before the session was lost: {error}"),
+            }
+        }
+        mock.broker_round_trip_time(1, Duration::ZERO).expect("broker back to speed");
+
+        // The member rejoins and gets its partition back, without exiting.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(20), source.next()).await.expect("rejoined within 20 s") {
+                Ok(SourceEvent::Rebalance(rebalance)) => {
+                    source.confirm(&rebalance).expect("confirm");
+                    if matches!(rebalance, Rebalance::Assigned(_)) {
+                        break;
+                    }
+                }
+                Ok(SourceEvent::Record(_)) | Err(SourceError::Transient(_)) => {}
+                Err(error) => panic!("the lost assignment's position was committed and refused: {error}"),
+            }
+        }
+        source.close(Duration::from_secs(5)).await;
     }
 }
