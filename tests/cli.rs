@@ -86,3 +86,23 @@ fn predict_model_tries_another_model_file() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no/such.onnx"));
 }
+
+/// The binary's allocator gives freed pages back after 250 ms, not
+/// jemalloc's 10 s, and `MALLOC_CONF` still overrides that.
+#[test]
+fn the_allocator_returns_freed_memory_within_a_quarter_second_unless_told_otherwise() {
+    let options = |conf: &str| {
+        let output = binary().arg("--version").env("MALLOC_CONF", conf).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let stats = String::from_utf8_lossy(&output.stderr).into_owned();
+        ["opt.dirty_decay_ms", "opt.muzzy_decay_ms"].map(|name| {
+            let line = stats.lines().find(|l| l.trim_start().starts_with(name));
+            line.unwrap_or_else(|| panic!("no {name} in jemalloc's statistics:\n{stats}")).trim().to_owned()
+        })
+    };
+    let [dirty, muzzy] = options("stats_print:true");
+    assert!(dirty.starts_with("opt.dirty_decay_ms: 250 "), "{dirty}");
+    assert!(muzzy.starts_with("opt.muzzy_decay_ms: 0 "), "{muzzy}");
+    let [dirty, _] = options("stats_print:true,dirty_decay_ms:10000");
+    assert!(dirty.starts_with("opt.dirty_decay_ms: 10000 "), "{dirty}");
+}
