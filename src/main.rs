@@ -20,7 +20,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc keeps freed pages for 10 s before it gives them back, so a
 /// drain's peak held every batch's garbage of the last 10 s: returned after
-/// 250 ms, the peak RSS of a text drain is 4-6 MB lower at the same rate
+/// 250 ms, a drain's peak RSS is 3-5 MB lower for both models at the same rate
 /// (docs/performance.md, round 7). Returning them at once (0 ms) cost 1.4x
 /// the CPU. jemalloc reads this before `MALLOC_CONF`, which still overrides it.
 #[allow(non_upper_case_globals)]
