@@ -18,7 +18,9 @@
 //!    contender's VmHWM (for the kcat pipe, both processes summed); CPU per
 //!    record is its user + system time over the same span, per record: on a
 //!    shared machine it moves far less than the rate does.
-//!    Contenders: the worker (this build, and the builds BENCH_BASELINE_BIN
+//!    Contenders: the worker (this build: BENCH_WORKER_BIN, which `make
+//!    bench` builds as it ships, else the one cargo built for the bench; and
+//!    the builds BENCH_BASELINE_BIN
 //!    names, ':'-separated: an older build, or a script that sets variables
 //!    and execs a build, to compare settings side by side), a
 //!    Python consumer (benches/python_consumer.py: confluent-kafka +
@@ -606,8 +608,17 @@ fn table(contenders: &[Contender], results: &Results, records: usize, rounds: us
     println!("| ratio exactly-once / at-least-once (this build) | {t} | {f} | | |");
 }
 
+/// The worker as it ships: `make bench` builds it apart (BENCH_WORKER_BIN),
+/// because the one cargo builds beside the tests carries the features the
+/// dev-dependencies turn on (serde_json's exact float parsing: 5% more CPU
+/// per feature record).
+fn this_build() -> PathBuf {
+    std::env::var_os("BENCH_WORKER_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_product-categorizer")), PathBuf::from)
+}
+
 fn contenders(only: &Option<Vec<String>>) -> Vec<Contender> {
-    let this = PathBuf::from(env!("CARGO_BIN_EXE_product-categorizer"));
+    let this = this_build();
     let mut all = vec![
         Contender { label: "worker (this build)".into(), kind: Kind::Worker(this.clone(), vec![]) },
         Contender { label: EXACTLY_ONCE.into(), kind: Kind::Worker(this.clone(), vec![EXACTLY_ONCE_ENV]) },
@@ -763,8 +774,7 @@ impl Forwarder {
             }
             Forwarder::Worker(guarantee) => {
                 // BENCH_LATENCY_BIN: the latency of another build (or settings wrapper).
-                let binary = std::env::var_os("BENCH_LATENCY_BIN")
-                    .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_product-categorizer")), PathBuf::from);
+                let binary = std::env::var_os("BENCH_LATENCY_BIN").map_or_else(this_build, PathBuf::from);
                 let (mut command, http) = worker(&binary, Model::Text, input, output, &group);
                 command.env(EXACTLY_ONCE_ENV.0, guarantee);
                 (command, Some(http))
