@@ -37,6 +37,7 @@ mod tally;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -57,6 +58,10 @@ use crate::telemetry::Metrics;
 /// Fetched records that may wait beyond `MAX_IN_FLIGHT` before the
 /// partitions are paused.
 const MIN_WAITING: usize = 1024;
+
+/// Source events taken in one turn of the loop, when the source has them
+/// ready: the other stages wait at most this long (~0.1 ms) for their turn.
+const READY_BURST: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -250,7 +255,10 @@ where
                 () = sleep_until(model_deadline), if model_deadline.is_some() => stages.model_stalls(),
                 () = sleep_until(publish_at), if publish_at.is_some() => {}
                 () = sleep_until(poll_at), if poll_at.is_some() => {}
-                event = stages.intake.source.next(), if polls_source => self.on_event(event).await,
+                event = stages.intake.source.next(), if polls_source => {
+                    self.on_event(event).await;
+                    self.take_ready().await;
+                }
                 () = sleep_until(flush_at), if flush_at.is_some() => stages.submit(),
             }
             commit::publish(&mut self.commit, &mut self.stages);
@@ -259,6 +267,23 @@ where
             commit::publish(&mut self.commit, &mut self.stages);
             self.stages.note_room();
             self.stages.apply_back_pressure();
+        }
+    }
+
+    /// Takes what the source has ready, up to [`READY_BURST`] events, while
+    /// less than a batch waits: a turn of the loop per record cost more than
+    /// taking the record. Otherwise (back-pressure, the model out) one event
+    /// a turn, so that the other stages decide before each.
+    async fn take_ready(&mut self) {
+        for _ in 1..READY_BURST {
+            let stages = &self.stages;
+            if stages.fatal.is_some() || stages.intake.len() >= stages.config.batch_size as usize {
+                return;
+            }
+            match self.stages.intake.source.next().now_or_never() {
+                Some(event) => self.on_event(event).await,
+                None => return,
+            }
         }
     }
 
