@@ -37,7 +37,7 @@ pub(crate) fn decode(value: &[u8], key: Option<&[u8]>, input: InputKind, limits:
     ];
     let input = match input {
         InputKind::Text => ModelInput::Text(text(text_fields, limits.max_text_chars)?),
-        InputKind::Features { width } => ModelInput::Features(features(&event.features, width)?),
+        InputKind::Features { width } => ModelInput::Features(features(event.features, width)?),
     };
     Ok(Product { id, event_id, input })
 }
@@ -50,18 +50,33 @@ struct Event<'a> {
     name: Option<Field<'a>>,
     brand: Option<Field<'a>>,
     description: Option<Field<'a>>,
-    features: Option<Field<'a>>,
+    features: Option<Features<'a>>,
+}
+
+/// The `features` value, its numbers read straight into what the model
+/// takes: a [`Field`] per number, converted after, was two fifths of the
+/// decoding of a feature event.
+enum Features<'a> {
+    Null,
+    Array {
+        numbers: Vec<f32>,
+        len: usize,
+        /// The first element that is not a number finite as `f32`.
+        invalid: Option<(usize, Field<'a>)>,
+    },
+    /// Anything else, by its JSON type.
+    Other(&'static str),
 }
 
 /// A JSON value as far as decoding needs it: strings borrowed when they can
-/// be, objects only noted.
+/// be, arrays and objects only noted.
 #[derive(Debug)]
 enum Field<'a> {
     Null,
     Bool(bool),
     Number(serde_json::Number),
     Str(Cow<'a, str>),
-    Array(Vec<Field<'a>>),
+    Array,
     Object,
 }
 
@@ -72,7 +87,7 @@ impl Field<'_> {
             Field::Bool(_) => "boolean",
             Field::Number(_) => "number",
             Field::Str(_) => "string",
-            Field::Array(_) => "array",
+            Field::Array => "array",
             Field::Object => "object",
         }
     }
@@ -86,7 +101,7 @@ impl fmt::Display for Field<'_> {
             Field::Bool(b) => write!(f, "{b}"),
             Field::Number(n) => write!(f, "{n}"),
             Field::Str(s) => write!(f, "{}", serde_json::Value::from(s.as_ref())),
-            Field::Array(_) => f.write_str("[...]"),
+            Field::Array => f.write_str("[...]"),
             Field::Object => f.write_str("{...}"),
         }
     }
@@ -188,37 +203,23 @@ fn compose_text(parts: [Option<&str>; 3]) -> String {
     }
 }
 
-fn features(value: &Option<Field<'_>>, width: usize) -> Result<Vec<f32>, Rejection> {
+fn features(value: Option<Features<'_>>, width: usize) -> Result<Vec<f32>, Rejection> {
     let invalid = |detail: String| Rejection::new(RejectReason::InvalidFeatures, detail);
-    let items = match value {
-        None | Some(Field::Null) => {
-            return Err(invalid(format!("field `features` is missing; the model expects {width} numbers")))
+    match value {
+        None | Some(Features::Null) => {
+            Err(invalid(format!("field `features` is missing; the model expects {width} numbers")))
         }
-        Some(Field::Array(items)) => items,
-        Some(other) => {
-            return Err(invalid(format!(
-                "field `features` must be an array of {width} numbers, found {}",
-                other.json_type()
-            )))
+        Some(Features::Other(found)) => {
+            Err(invalid(format!("field `features` must be an array of {width} numbers, found {found}")))
         }
-    };
-    if items.len() != width {
-        return Err(invalid(format!("field `features` has {} values; the model expects {width}", items.len())));
+        Some(Features::Array { len, .. }) if len != width => {
+            Err(invalid(format!("field `features` has {len} values; the model expects {width}")))
+        }
+        Some(Features::Array { invalid: Some((i, item)), .. }) => {
+            Err(invalid(format!("features[{i}] is not a finite number: {item}")))
+        }
+        Some(Features::Array { numbers, .. }) => Ok(numbers),
     }
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let number = match item {
-                Field::Number(n) => n.as_f64(),
-                _ => None,
-            };
-            number
-                .map(|x| x as f32)
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| invalid(format!("features[{i}] is not a finite number: {item}")))
-        })
-        .collect()
 }
 
 /// A whole record value: the event, or the JSON type it has instead.
@@ -246,12 +247,15 @@ impl<'de> Visitor<'de> for DocumentVisitor {
         let mut event = Event::default();
         while let Some(key) = map.next_key::<Key>()? {
             let slot = match key {
+                Key::Features => {
+                    event.features = Some(map.next_value()?);
+                    continue;
+                }
                 Key::EventId => &mut event.event_id,
                 Key::ProductId => &mut event.product_id,
                 Key::Name => &mut event.name,
                 Key::Brand => &mut event.brand,
                 Key::Description => &mut event.description,
-                Key::Features => &mut event.features,
                 Key::Other => {
                     map.next_value::<Skip>()?;
                     continue;
@@ -289,6 +293,127 @@ impl<'de> Visitor<'de> for DocumentVisitor {
 
     fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
         Ok(Document::Other("string"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Features<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FeaturesVisitor)
+    }
+}
+
+struct FeaturesVisitor;
+
+impl<'de> Visitor<'de> for FeaturesVisitor {
+    type Value = Features<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Features::Null)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Features::Other("boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Features::Other("number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Features::Other("number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Features::Other("number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Features::Other("string"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut numbers = Vec::with_capacity(seq.size_hint().unwrap_or(16).min(1024));
+        let (mut len, mut invalid) = (0, None);
+        while let Some(element) = seq.next_element::<Element>()? {
+            match element {
+                Element::Number(x) if (x as f32).is_finite() && invalid.is_none() => numbers.push(x as f32),
+                Element::Number(_) | Element::Other(_) if invalid.is_some() => {}
+                Element::Number(x) => {
+                    let number = serde_json::Number::from_f64(x).map_or(Field::Null, Field::Number);
+                    invalid = Some((len, number));
+                }
+                Element::Other(item) => invalid = Some((len, item)),
+            }
+            len += 1;
+        }
+        Ok(Features::Array { numbers, len, invalid })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(Features::Other("object"))
+    }
+}
+
+/// An element of `features`: a number, or the value in its place.
+enum Element<'a> {
+    Number(f64),
+    Other(Field<'a>),
+}
+
+impl<'de> Deserialize<'de> for Element<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ElementVisitor)
+    }
+}
+
+struct ElementVisitor;
+
+impl<'de> Visitor<'de> for ElementVisitor {
+    type Value = Element<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(Element::Number(n as f64))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(Element::Number(n as f64))
+    }
+
+    fn visit_f64<E>(self, x: f64) -> Result<Self::Value, E> {
+        Ok(Element::Number(x))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        FieldVisitor.visit_unit().map(Element::Other)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Self::Value, E> {
+        FieldVisitor.visit_bool(b).map(Element::Other)
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+        FieldVisitor.visit_borrowed_str(s).map(Element::Other)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        FieldVisitor.visit_str(s).map(Element::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        FieldVisitor.visit_seq(seq).map(Element::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        FieldVisitor.visit_map(map).map(Element::Other)
     }
 }
 
@@ -375,11 +500,8 @@ impl<'de> Visitor<'de> for FieldVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(16).min(1024));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Field::Array(items))
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Field::Array)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
